@@ -1,0 +1,1 @@
+"""Speech data for keyword spotting: synthetic corpus, real-corpus loaders, features."""

@@ -1,0 +1,191 @@
+"""The shared machinery of the reparametrised layers: `w = w0 + gate * delta`."""
+
+import contextlib
+
+import keras
+from keras import ops
+
+
+class ReparamLayer(keras.layers.Layer):
+    """Base class of the reparametrised twins of Conv2D, DepthwiseConv2D, Dense.
+
+    A reparametrised layer holds the frozen pre-trained kernel `w0`
+    (`base_kernel`), a trainable `kernel_delta` initialised to zeros, a
+    non-trainable scalar `gate` in {0, 1}, and the frozen pre-trained bias if
+    the source layer had one. Its effective kernel is
+    `base_kernel + gate * kernel_delta`, so a freshly created layer computes
+    exactly what its source layer computed.
+
+    The gate has two modes:
+
+    - fixed (the default): the stored `gate` variable. The effective kernel is
+      formed once per call and applied with one convolution/matmul, so
+      training costs what fine-tuning the plain layer costs.
+    - per example: inside `example_gates(...)` every example of the batch has
+      its own gate. By linearity,
+      `op(x, w0 + b * d) = op(x, w0) + b * op(x, d)`, which needs two
+      applications of the op but never a per-example copy of the kernel.
+
+    Subclasses define `kernel_shape(input_shape)`, `bias_size(input_shape)`
+    and `apply_kernel(inputs, kernel)`.
+
+    Args:
+        activation: activation applied after the bias, as in the source layer.
+        use_bias: whether the source layer had a bias.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+    """
+
+    def __init__(self, activation=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self._example_gates = None
+
+    # -- to be defined by subclasses -----------------------------------------
+    def kernel_shape(self, input_shape):
+        raise NotImplementedError
+
+    def bias_size(self, input_shape):
+        raise NotImplementedError
+
+    def apply_kernel(self, inputs, kernel):
+        raise NotImplementedError
+
+    def bias_shape_for(self, outputs):
+        """Shape the bias is reshaped to before it is added to `outputs`."""
+        return (-1,)
+
+    def plain_layer_config(self):
+        """Constructor arguments of the plain Keras layer this layer stands for."""
+        raise NotImplementedError
+
+    plain_layer_class = None
+
+    # -- weights ---------------------------------------------------------------
+    def build(self, input_shape):
+        shape = self.kernel_shape(input_shape)
+        self.base_kernel = self.add_weight(
+            name="base_kernel", shape=shape, initializer="zeros", trainable=False
+        )
+        self.kernel_delta = self.add_weight(
+            name="kernel_delta", shape=shape, initializer="zeros", trainable=True
+        )
+        self.gate = self.add_weight(
+            name="gate", shape=(), initializer="ones", trainable=False
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.bias_size(input_shape),),
+                initializer="zeros",
+                trainable=False,
+            )
+        else:
+            self.bias = None
+
+    @property
+    def kernel(self):
+        """The effective kernel `base_kernel + gate * kernel_delta`."""
+        return ops.add(self.base_kernel, ops.multiply(self.gate, self.kernel_delta))
+
+    def merged_kernel(self, gate=None):
+        """The effective kernel as a NumPy array, for a gate value (default: stored)."""
+        gate = float(ops.convert_to_numpy(self.gate)) if gate is None else float(gate)
+        base = ops.convert_to_numpy(self.base_kernel)
+        return base + gate * ops.convert_to_numpy(self.kernel_delta)
+
+    def set_pretrained_weights(self, kernel, bias=None):
+        """Loads the source layer's kernel (and bias) into the frozen weights."""
+        self.base_kernel.assign(kernel)
+        if self.use_bias:
+            if bias is None:
+                raise ValueError(
+                    f"Layer '{self.name}' has use_bias=True but no bias was "
+                    "given. Pass the source layer's bias."
+                )
+            self.bias.assign(bias)
+
+    # -- forward -----------------------------------------------------------------
+    def call(self, inputs):
+        dtype = self.compute_dtype
+        gates = self._example_gates
+        if gates is None:
+            outputs = self.apply_kernel(inputs, ops.cast(self.kernel, dtype))
+        else:
+            base = self.apply_kernel(inputs, ops.cast(self.base_kernel, dtype))
+            delta = self.apply_kernel(inputs, ops.cast(self.kernel_delta, dtype))
+            rank = len(base.shape)
+            gates = ops.reshape(ops.cast(gates, dtype), (-1,) + (1,) * (rank - 1))
+            outputs = ops.add(base, ops.multiply(gates, delta))
+        if self.use_bias:
+            bias = ops.reshape(ops.cast(self.bias, dtype), self.bias_shape_for(outputs))
+            outputs = ops.add(outputs, bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    # -- serialisation ---------------------------------------------------------------
+    # Saved by name, never merged: w0, delta and the gate stay separate.
+    def save_own_variables(self, store):
+        store["base_kernel"] = self.base_kernel
+        store["kernel_delta"] = self.kernel_delta
+        store["gate"] = self.gate
+        if self.use_bias:
+            store["bias"] = self.bias
+
+    def load_own_variables(self, store):
+        self.base_kernel.assign(store["base_kernel"])
+        self.kernel_delta.assign(store["kernel_delta"])
+        self.gate.assign(store["gate"])
+        if self.use_bias:
+            self.bias.assign(store["bias"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+            }
+        )
+        return config
+
+    # -- conversion ---------------------------------------------------------------
+    @classmethod
+    def from_plain_layer(cls, layer):
+        """Creates the (unbuilt) reparametrised twin of a plain Keras layer."""
+        raise NotImplementedError
+
+    def to_plain_layer(self):
+        """Creates the (unbuilt) plain Keras layer this layer stands for."""
+        return self.plain_layer_class(**self.plain_layer_config())
+
+
+@contextlib.contextmanager
+def example_gates(layers, gates):
+    """Gives every example its own gate in each of `layers` within the block.
+
+    Args:
+        layers: the `ReparamLayer`s, in the order of the columns of `gates`.
+        gates: tensor of shape `[batch, len(layers)]`; column `l` gates layer
+            `l`. It may carry gradients (e.g. straight-through Gumbel samples).
+
+    Example:
+
+    ```python
+    with example_gates(reparam_layers(model), gates):
+        outputs = model(x, training=True)
+    ```
+    """
+    if gates.shape[-1] is not None and gates.shape[-1] != len(layers):
+        raise ValueError(
+            f"gates must have one column per reparametrised layer "
+            f"({len(layers)}). Received gates of shape {tuple(gates.shape)}."
+        )
+    for index, layer in enumerate(layers):
+        layer._example_gates = gates[:, index]
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer._example_gates = None

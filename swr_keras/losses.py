@@ -1,0 +1,76 @@
+"""The policy loss of SWR (equation 2) and its per-layer cost weights."""
+
+import numpy as np
+from keras import ops
+
+PARAMETERS = "parameters"
+EQUAL = "equal"
+
+
+def layer_cost_weights(layers, weighting=PARAMETERS):
+    """The normalised per-layer costs `r_l` of equation (2).
+
+    Args:
+        layers: the reparametrised layers, in gate order.
+        weighting: `"parameters"` (the paper: `r_l = N(w_l) / sum_i N(w_i)`,
+            with `N` the kernel's parameter count) or `"equal"` (the ablation:
+            `r_l = 1 / L`).
+
+    Returns:
+        `float32` NumPy array of shape `[L]` summing to 1.
+    """
+    if not layers:
+        raise ValueError("layer_cost_weights needs at least one reparametrised layer.")
+    if weighting == PARAMETERS:
+        counts = np.array([np.prod(layer.base_kernel.shape) for layer in layers], "float64")
+    elif weighting == EQUAL:
+        counts = np.ones(len(layers), "float64")
+    else:
+        raise ValueError(
+            f'weighting must be "{PARAMETERS}" or "{EQUAL}". Received: weighting={weighting!r}'
+        )
+    return (counts / counts.sum()).astype("float32")
+
+
+def expected_cost(logits, cost_weights, temperature=1.0):
+    """`sum_l r_l * softmax(logits_l / temperature)[0]`, per example.
+
+    Args:
+        logits: `[batch, L, 2]` policy logits.
+        cost_weights: `[L]` weights `r_l`.
+        temperature: softmax temperature.
+
+    Returns:
+        `[batch]` tensor.
+    """
+    probabilities = ops.softmax(logits / temperature, axis=-1)[..., 0]
+    weights = ops.cast(ops.convert_to_tensor(cost_weights), probabilities.dtype)
+    return ops.sum(probabilities * weights, axis=-1)
+
+
+def policy_loss(logits, target_cost, cost_weights, temperature=1.0):
+    """Equation (2): `|sum_l r_l * softmax(h(c)_l / tau)[0] - c|`, batch mean.
+
+    Args:
+        logits: `[batch, L, 2]` policy logits `h(c)`.
+        target_cost: `[batch]` or `[batch, 1]` target costs `c`.
+        cost_weights: `[L]` weights `r_l` (see `layer_cost_weights`).
+        temperature: softmax temperature `tau`.
+
+    Returns:
+        Scalar tensor.
+    """
+    cost = expected_cost(logits, cost_weights, temperature)
+    target = ops.reshape(ops.cast(target_cost, cost.dtype), (-1,))
+    return ops.mean(ops.abs(cost - target))
+
+
+def added_parameter_ratio(gates, cost_weights):
+    """Share of reparametrisable parameters a binary policy adds: `sum_l r_l b_l`.
+
+    Args:
+        gates: `[..., L]` 0/1 gates.
+        cost_weights: `[L]` parameter weights (use `weighting="parameters"`).
+    """
+    weights = ops.cast(ops.convert_to_tensor(cost_weights), "float32")
+    return ops.sum(ops.cast(gates, "float32") * weights, axis=-1)

@@ -1,0 +1,427 @@
+"""The two-stage training of SWR (section 3.2) as one Keras model.
+
+`SWRTrainer` wraps a reparametrised model and its policy network and trains
+them with `fit` in four stages:
+
+- `"supernet"` (1a): every gate is 1; the deltas and the classifier learn the
+  task with the target loss.
+- `"policy"` (1b): the super-net is frozen (BN statistics included); the
+  policy network learns from `c ~ U(0, 1)` per example with
+  `L_target + lambda * L_policy`, hard Gumbel-softmax gates in the target
+  loss and softmax probabilities in the policy loss.
+- `"reparam"` (2): the policy is frozen and binarised for one target cost;
+  the deltas restart from zero and only the gated deltas, the BN statistics
+  and the classifier train.
+- `"joint"`: the "not staged" ablation; policy and deltas learn together.
+
+Call `set_stage(...)`, then `compile(...)`, then `fit(...)` -- or use
+`fit_stage`, which also sets up the cosine learning rate and temperature.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from swr_keras.gumbel import gumbel_softmax
+from swr_keras.layers import ReparamLayer, example_gates
+from swr_keras.losses import (
+    PARAMETERS,
+    added_parameter_ratio,
+    layer_cost_weights,
+    policy_loss,
+)
+from swr_keras.model_walk import (
+    batch_norm_layers,
+    reparam_layers,
+    set_batch_norm_affine_trainable,
+    weighted_leaf_layers,
+)
+from swr_keras.policy_network import PolicyNetwork, binarize
+from swr_keras.validation import check_built, check_target_cost
+
+SUPERNET = "supernet"
+POLICY = "policy"
+REPARAM = "reparam"
+JOINT = "joint"
+STAGES = (SUPERNET, POLICY, REPARAM, JOINT)
+
+
+@keras.saving.register_keras_serializable(package="swr_keras")
+class SWRTrainer(keras.Model):
+    """Trains a reparametrised model and its policy network stage by stage.
+
+    Args:
+        model: a reparametrised model (`swr_keras.reparametrize`).
+        policy_network: a `PolicyNetwork` with one output per reparametrised
+            layer; a new one is created if omitted.
+        policy_loss_weight: `lambda` of the total loss (1 for KWS in the paper).
+        cost_weighting: `"parameters"` (the paper's `r_l`) or `"equal"`.
+        bn_affine: also train BN gamma/beta (ablation "+BN-affine").
+        stage: the initial stage, one of `"supernet"`, `"policy"`,
+            `"reparam"`, `"joint"`.
+        target_cost: the target cost used at inference in the policy and
+            joint stages (and the one `"reparam"` was set up for).
+        temperature: initial Gumbel-softmax temperature.
+        seed: seed of the policy network and of the sampling of `c` and of
+            the Gumbel noise.
+
+    Example:
+
+    ```python
+    trainer = SWRTrainer(swr_keras.reparametrize(pretrained), seed=0)
+    for stage in ("supernet", "policy"):
+        swr_keras.fit_stage(trainer, stage, train_ds, epochs=30, learning_rate=1e-3)
+    swr_keras.fit_stage(trainer, "reparam", train_ds, epochs=30,
+                        learning_rate=1e-3, target_cost=0.1)
+    deployable = swr_keras.merge(trainer.model)
+    ```
+    """
+
+    def __init__(
+        self,
+        model,
+        policy_network=None,
+        *,
+        policy_loss_weight=1.0,
+        cost_weighting=PARAMETERS,
+        bn_affine=False,
+        stage=SUPERNET,
+        target_cost=0.5,
+        temperature=2.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_built(model)
+        layers = reparam_layers(model)
+        if not layers:
+            raise ValueError(
+                f"Model '{model.name}' has no reparametrised layer. Pass the model "
+                "returned by swr_keras.reparametrize(pretrained_model)."
+            )
+        if policy_network is None:
+            policy_network = PolicyNetwork(len(layers), seed=seed)
+        if policy_network.num_layers != len(layers):
+            raise ValueError(
+                f"policy_network decides for {policy_network.num_layers} layers but the "
+                f"model has {len(layers)} reparametrised layers. Create it with "
+                f"PolicyNetwork(num_layers={len(layers)})."
+            )
+        if not policy_loss_weight >= 0:
+            raise ValueError(
+                f"policy_loss_weight must be >= 0. Received: policy_loss_weight={policy_loss_weight}"
+            )
+        self.model = model
+        self.policy_network = policy_network
+        self.policy_loss_weight = float(policy_loss_weight)
+        self.cost_weighting = cost_weighting
+        self.bn_affine = bool(bn_affine)
+        self.seed = seed
+        self.cost_weights = layer_cost_weights(layers, cost_weighting)
+        self.parameter_weights = layer_cost_weights(layers, PARAMETERS)
+        self.temperature = keras.Variable(
+            float(temperature), trainable=False, dtype="float32", name="temperature"
+        )
+        self.target_cost = keras.Variable(
+            check_target_cost(target_cost), trainable=False, dtype="float32", name="target_cost"
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.policy_loss_tracker = keras.metrics.Mean(name="policy_loss")
+        self.added_ratio_tracker = keras.metrics.Mean(name="added_ratio")
+        self._supernet_state = None
+        self.stage = _check_stage(stage)
+        self._apply_trainability()
+        self.built = True  # both sub-models are built; nothing is created lazily
+
+    # -- stages ----------------------------------------------------------------
+    def set_stage(self, stage, target_cost=None, reinitialize_deltas=True):
+        """Switches to `stage`; call `compile` again before `fit`.
+
+        Entering `"reparam"` binarises the policy for `target_cost`, sets each
+        layer's gate, and restores the super-net's state (BN statistics,
+        classifier) with the deltas reset to zero -- or kept from the
+        super-net with `reinitialize_deltas=False` (ablation "+super-net
+        weight"). Every `"reparam"` entry starts from that same super-net
+        state, so the target costs of one run do not depend on their order.
+
+        Args:
+            stage: `"supernet"`, `"policy"`, `"reparam"` or `"joint"`.
+            target_cost: required for `"reparam"`; for the others it sets the
+                cost used at inference.
+            reinitialize_deltas: zero the deltas when entering `"reparam"`.
+        """
+        stage = _check_stage(stage)
+        if target_cost is not None:
+            self.target_cost.assign(check_target_cost(target_cost))
+        elif stage == REPARAM:
+            raise ValueError(
+                'The "reparam" stage needs a target cost. Received: target_cost=None; '
+                "pass e.g. set_stage('reparam', target_cost=0.1)."
+            )
+        layers = reparam_layers(self.model)
+        if stage == REPARAM:
+            self._restore_supernet_state(reinitialize_deltas)
+            gates = self.policy_network.binary_policy(float(self.target_cost.numpy()))
+        else:
+            gates = np.ones(len(layers), "float32")
+        for layer, gate in zip(layers, gates):
+            layer.gate.assign(gate)
+        self.stage = stage
+        self._apply_trainability()
+        # The trainable variables changed: the optimizer must be rebuilt.
+        self.compiled = False
+
+    def fit(self, *args, **kwargs):
+        # Variable trainability is not saved with a model; re-derive it from
+        # the stage and the (now loaded) gates before training.
+        self._apply_trainability()
+        return super().fit(*args, **kwargs)
+
+    def _apply_trainability(self):
+        stage = self.stage
+        for layer in reparam_layers(self.model):
+            layer.kernel_delta.trainable = stage in (SUPERNET, JOINT) or (
+                stage == REPARAM and float(layer.gate.numpy()) == 1.0
+            )
+        for variable in self._head_variables():
+            variable.trainable = stage != POLICY
+        set_batch_norm_affine_trainable(self.model, self.bn_affine and stage != POLICY)
+        for variable in self.policy_network.variables:
+            variable.trainable = stage in (POLICY, JOINT)
+
+    def _head_variables(self):
+        """Variables of the task's own layers: trainable leaves other than Reparam/BN."""
+        return [
+            variable
+            for layer in weighted_leaf_layers(self.model)
+            if layer.trainable
+            and not isinstance(layer, (ReparamLayer, keras.layers.BatchNormalization))
+            for variable in layer.weights
+        ]
+
+    def _supernet_variables(self):
+        """The state "reparam" restarts from: deltas, BN variables, classifier."""
+        variables = [layer.kernel_delta for layer in reparam_layers(self.model)]
+        variables += [v for layer in batch_norm_layers(self.model) for v in layer.weights]
+        return variables + self._head_variables()
+
+    def _restore_supernet_state(self, reinitialize_deltas):
+        variables = self._supernet_variables()
+        if self._supernet_state is None:
+            self._supernet_state = [v.numpy() for v in variables]
+        else:
+            for variable, value in zip(variables, self._supernet_state):
+                variable.assign(value)
+        if reinitialize_deltas:
+            for layer in reparam_layers(self.model):
+                layer.kernel_delta.assign(np.zeros(layer.kernel_delta.shape, "float32"))
+
+    # -- forward ---------------------------------------------------------------
+    def call(self, inputs, training=False):
+        if self.stage in (POLICY, JOINT):
+            batch = ops.shape(keras.tree.flatten(inputs)[0])[0]
+            costs = ops.full((batch, 1), self.target_cost)
+            gates = binarize(self.policy_network(costs, training=False))
+            with example_gates(reparam_layers(self.model), gates):
+                return self.model(inputs, training=False)
+        return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        gated = self.stage in (POLICY, JOINT)
+        with tf.GradientTape() as tape:
+            if gated:
+                batch = ops.shape(keras.tree.flatten(x)[0])[0]
+                costs = keras.random.uniform((batch, 1), seed=self.seed_generator)
+                logits = self.policy_network(costs, training=True)
+                soft_and_hard = gumbel_softmax(
+                    logits, self.temperature, seed=self.seed_generator, hard=True
+                )
+                gates = soft_and_hard[..., 0]
+                with example_gates(reparam_layers(self.model), gates):
+                    # In the policy stage the super-net is frozen: BN in inference mode.
+                    y_pred = self.model(x, training=self.stage == JOINT)
+            else:
+                y_pred = self.model(x, training=True)
+            loss = self.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+            if gated:
+                cost_loss = policy_loss(logits, costs, self.cost_weights, self.temperature)
+                loss = loss + self.policy_loss_weight * cost_loss
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if gated:
+            self.policy_loss_tracker.update_state(cost_loss)
+            self.added_ratio_tracker.update_state(
+                added_parameter_ratio(ops.stop_gradient(gates), self.parameter_weights)
+            )
+            logs["policy_loss"] = self.policy_loss_tracker.result()
+            logs["added_ratio"] = self.added_ratio_tracker.result()
+        else:
+            logs.pop("policy_loss", None)
+            logs.pop("added_ratio", None)
+        return logs
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        logs.pop("policy_loss", None)
+        logs.pop("added_ratio", None)
+        return logs
+
+    # -- serialisation ---------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "model": keras.saving.serialize_keras_object(self.model),
+                "policy_network": keras.saving.serialize_keras_object(self.policy_network),
+                "policy_loss_weight": self.policy_loss_weight,
+                "cost_weighting": self.cost_weighting,
+                "bn_affine": self.bn_affine,
+                "stage": self.stage,
+                "target_cost": float(self.target_cost.numpy()),
+                "temperature": float(self.temperature.numpy()),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        config["policy_network"] = keras.saving.deserialize_keras_object(
+            config["policy_network"]
+        )
+        return cls(**config)
+
+
+def _check_stage(stage):
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}. Received: stage={stage!r}")
+    return stage
+
+
+class TemperatureSchedule(keras.callbacks.Callback):
+    """Cosine-anneals `SWRTrainer.temperature` from `start` to `end` over `fit`.
+
+    Updated every batch; with `initial_epoch` (resuming) it continues where
+    the interrupted run was.
+
+    Args:
+        start: temperature at the first step (2.0 in the paper).
+        end: temperature at the last step (0.5 in the paper).
+    """
+
+    def __init__(self, start=2.0, end=0.5):
+        super().__init__()
+        if not (start > 0 and end > 0):
+            raise ValueError(
+                f"Temperatures must be > 0. Received: start={start}, end={end}"
+            )
+        self.start = float(start)
+        self.end = float(end)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        epochs = self.params.get("epochs") or 1
+        steps = self.params.get("steps")
+        if steps:
+            progress = (self._epoch * steps + batch) / max(epochs * steps - 1, 1)
+        else:
+            progress = self._epoch / max(epochs - 1, 1)
+        progress = min(max(progress, 0.0), 1.0)
+        value = self.end + 0.5 * (self.start - self.end) * (1.0 + math.cos(math.pi * progress))
+        self.model.temperature.assign(value)
+
+
+def fit_stage(
+    trainer,
+    stage,
+    train_data,
+    *,
+    epochs,
+    learning_rate,
+    target_cost=None,
+    validation_data=None,
+    steps_per_epoch=None,
+    temperature=(2.0, 0.5),
+    loss="sparse_categorical_crossentropy",
+    metrics=("accuracy",),
+    callbacks=(),
+    initial_epoch=0,
+    reinitialize_deltas=True,
+    verbose="auto",
+):
+    """Runs one SWR stage: `set_stage`, compile with Adam + cosine decay, `fit`.
+
+    The learning rate is cosine-annealed from `learning_rate` to 0 over the
+    stage and the temperature from `temperature[0]` to `temperature[1]`, as in
+    the paper (Adam, no weight decay).
+
+    Args:
+        trainer: an `SWRTrainer`.
+        stage: `"supernet"`, `"policy"`, `"reparam"` or `"joint"`.
+        train_data: a `tf.data.Dataset` of `(x, y)` batches (or anything
+            `fit` takes).
+        epochs: epochs of this stage.
+        learning_rate: initial learning rate.
+        target_cost: the target cost for `"reparam"`.
+        validation_data, callbacks, initial_epoch, verbose: passed to `fit`.
+        steps_per_epoch: needed when `train_data` has no known length.
+        temperature: `(start, end)` of the temperature annealing.
+        loss, metrics: passed to `compile`.
+        reinitialize_deltas: see `SWRTrainer.set_stage`.
+
+    Returns:
+        The `History` of `fit`.
+    """
+    if int(epochs) <= 0:
+        raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs}")
+    if not learning_rate > 0:
+        raise ValueError(
+            f"learning_rate must be > 0. Received: learning_rate={learning_rate}"
+        )
+    steps = steps_per_epoch
+    if steps is None:
+        cardinality = int(tf.data.experimental.cardinality(train_data)) if isinstance(
+            train_data, tf.data.Dataset
+        ) else -1
+        if cardinality <= 0:
+            raise ValueError(
+                "fit_stage needs the number of batches per epoch for its cosine "
+                "schedule; the dataset's length is unknown. Pass steps_per_epoch=..."
+            )
+        steps = cardinality
+    trainer.set_stage(stage, target_cost=target_cost, reinitialize_deltas=reinitialize_deltas)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(int(epochs) * int(steps), 1)
+    )
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        loss=loss,
+        metrics=list(metrics),
+    )
+    return trainer.fit(
+        train_data,
+        epochs=int(epochs),
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation_data,
+        callbacks=[TemperatureSchedule(*temperature), *callbacks],
+        verbose=verbose,
+    )

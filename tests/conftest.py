@@ -1,0 +1,89 @@
+"""Small models and data shared by the core-library tests."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@keras.saving.register_keras_serializable(package="swr_keras_tests")
+class ConvNormBlock(keras.layers.Layer):
+    """A custom layer holding a convolution and a BN, as backbones often do."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.norm = keras.layers.BatchNormalization(epsilon=1e-5)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(tuple(input_shape[:-1]) + (self.filters,))
+
+    def call(self, inputs, training=None):
+        return keras.ops.relu(self.norm(self.conv(inputs), training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+def build_conv_net(num_classes=5, input_shape=(12, 12, 3), seed=0):
+    """A functional net with every supported layer type, a nested model and BN.
+
+    Graph: strided conv -> BN -> nested Sequential (dilated conv, BN) ->
+    depthwise (multiplier 2) -> grouped 1x1 conv -> custom block (conv+BN,
+    not reparametrised: custom layer) -> pooling -> Dense(relu) -> classifier.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization(epsilon=1e-5)(x)
+    x = keras.layers.ReLU()(x)
+    nested = keras.Sequential(
+        [
+            keras.Input(x.shape[1:]),
+            keras.layers.Conv2D(8, 3, padding="same", dilation_rate=2, activation="relu"),
+            keras.layers.BatchNormalization(epsilon=1e-5),
+        ],
+        name="nested",
+    )
+    x = nested(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False)(x)
+    x = keras.layers.Conv2D(12, 1, groups=4, use_bias=True)(x)
+    x = ConvNormBlock(6)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(10, activation="relu")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name="conv_net")
+
+
+def randomize_batch_norm(model, rng):
+    """Gives every BN non-trivial statistics and affine parameters."""
+    from swr_keras.model_walk import batch_norm_layers
+
+    for layer in batch_norm_layers(model):
+        shape = layer.moving_mean.shape
+        layer.moving_mean.assign(rng.normal(0, 0.3, shape))
+        layer.moving_variance.assign(rng.uniform(0.5, 2.0, shape))
+        layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
+        layer.beta.assign(rng.normal(0, 0.2, shape))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def conv_net(rng):
+    model = build_conv_net()
+    randomize_batch_norm(model, rng)
+    return model
+
+
+@pytest.fixture
+def images(rng):
+    return rng.normal(size=(6, 12, 12, 3)).astype("float32")
