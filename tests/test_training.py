@@ -206,3 +206,15 @@ def test_trained_policy_meets_its_budget():
     for target in (0.1, 0.3, 0.5, 0.7, 0.9):
         actual = float(np.sum(trainer.policy_network.binary_policy(target) * weights))
         assert abs(actual - target) <= 0.1, (target, actual)
+
+
+def test_fit_stage_works_with_keras_callbacks_and_tensorboard(trainer, rng, tmp_path):
+    history = swr_keras.fit_stage(
+        trainer, "policy", dataset(rng), epochs=2, learning_rate=1e-3, verbose=0,
+        validation_data=dataset(rng, size=8),
+        callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))],
+    )
+    assert {"loss", "policy_loss", "added_ratio", "accuracy", "val_accuracy"} <= set(history.history)
+    assert all(np.isfinite(history.history["policy_loss"]))
+    events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert {path.parent.name for path in events} >= {"train", "validation"}
