@@ -32,6 +32,15 @@ class ReparamConv2D(ReparamLayer):
     `channels_last`. Output shape: as `Conv2D`.
     """
 
+    layer_arguments = (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "data_format",
+        "dilation_rate",
+        "groups",
+    )
     plain_layer_class = keras.layers.Conv2D
 
     def __init__(
@@ -97,52 +106,6 @@ class ReparamConv2D(ReparamLayer):
 
     def compute_output_shape(self, input_shape):
         return self.to_plain_layer().compute_output_shape(input_shape)
-
-    def plain_layer_config(self):
-        return {
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "groups": self.groups,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "name": self.name,
-            "dtype": self.dtype_policy,
-        }
-
-    @classmethod
-    def from_plain_layer(cls, layer):
-        return cls(
-            filters=layer.filters,
-            kernel_size=layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            data_format=layer.data_format,
-            dilation_rate=layer.dilation_rate,
-            groups=layer.groups,
-            activation=keras.activations.serialize(layer.activation),
-            use_bias=layer.use_bias,
-            name=layer.name,
-            dtype=layer.dtype_policy,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate,
-                "groups": self.groups,
-            }
-        )
-        return config
 
 
 def _pair(value, name):

@@ -19,6 +19,7 @@ class ReparamDense(ReparamLayer):
     Output shape: `[batch, ..., units]`.
     """
 
+    layer_arguments = ("units",)
     plain_layer_class = keras.layers.Dense
 
     def __init__(self, units, activation=None, use_bias=True, **kwargs):
@@ -44,27 +45,3 @@ class ReparamDense(ReparamLayer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
-
-    def plain_layer_config(self):
-        return {
-            "units": self.units,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "name": self.name,
-            "dtype": self.dtype_policy,
-        }
-
-    @classmethod
-    def from_plain_layer(cls, layer):
-        return cls(
-            units=layer.units,
-            activation=keras.activations.serialize(layer.activation),
-            use_bias=layer.use_bias,
-            name=layer.name,
-            dtype=layer.dtype_policy,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config["units"] = self.units
-        return config

@@ -27,6 +27,14 @@ class ReparamDepthwiseConv2D(ReparamLayer):
     Input shape: 4D tensor. Output shape: as `DepthwiseConv2D`.
     """
 
+    layer_arguments = (
+        "kernel_size",
+        "strides",
+        "padding",
+        "depth_multiplier",
+        "data_format",
+        "dilation_rate",
+    )
     plain_layer_class = keras.layers.DepthwiseConv2D
 
     def __init__(
@@ -82,46 +90,3 @@ class ReparamDepthwiseConv2D(ReparamLayer):
 
     def compute_output_shape(self, input_shape):
         return self.to_plain_layer().compute_output_shape(input_shape)
-
-    def plain_layer_config(self):
-        return {
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "depth_multiplier": self.depth_multiplier,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "name": self.name,
-            "dtype": self.dtype_policy,
-        }
-
-    @classmethod
-    def from_plain_layer(cls, layer):
-        return cls(
-            kernel_size=layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            depth_multiplier=layer.depth_multiplier,
-            data_format=layer.data_format,
-            dilation_rate=layer.dilation_rate,
-            activation=keras.activations.serialize(layer.activation),
-            use_bias=layer.use_bias,
-            name=layer.name,
-            dtype=layer.dtype_policy,
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "depth_multiplier": self.depth_multiplier,
-                "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate,
-            }
-        )
-        return config

@@ -26,8 +26,10 @@ class ReparamLayer(keras.layers.Layer):
       `op(x, w0 + b * d) = op(x, w0) + b * op(x, d)`, which needs two
       applications of the op but never a per-example copy of the kernel.
 
-    Subclasses define `kernel_shape(input_shape)`, `bias_size(input_shape)`
-    and `apply_kernel(inputs, kernel)`.
+    Subclasses define `plain_layer_class`, `layer_arguments` (the
+    constructor arguments they share with it, besides `activation` and
+    `use_bias`), `kernel_shape(input_shape)`, `bias_size(input_shape)` and
+    `apply_kernel(inputs, kernel)`.
 
     Args:
         activation: activation applied after the bias, as in the source layer.
@@ -55,11 +57,8 @@ class ReparamLayer(keras.layers.Layer):
         """Shape the bias is reshaped to before it is added to `outputs`."""
         return (-1,)
 
-    def plain_layer_config(self):
-        """Constructor arguments of the plain Keras layer this layer stands for."""
-        raise NotImplementedError
-
     plain_layer_class = None
+    layer_arguments = ()
 
     # -- weights ---------------------------------------------------------------
     def build(self, input_shape):
@@ -142,23 +141,34 @@ class ReparamLayer(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-            }
-        )
+        config.update(_shared_arguments(self, self.layer_arguments))
         return config
 
     # -- conversion ---------------------------------------------------------------
     @classmethod
     def from_plain_layer(cls, layer):
         """Creates the (unbuilt) reparametrised twin of a plain Keras layer."""
-        raise NotImplementedError
+        return cls(
+            **_shared_arguments(layer, cls.layer_arguments),
+            name=layer.name,
+            dtype=layer.dtype_policy,
+        )
 
     def to_plain_layer(self):
         """Creates the (unbuilt) plain Keras layer this layer stands for."""
-        return self.plain_layer_class(**self.plain_layer_config())
+        return self.plain_layer_class(
+            **_shared_arguments(self, self.layer_arguments),
+            name=self.name,
+            dtype=self.dtype_policy,
+        )
+
+
+def _shared_arguments(layer, names):
+    """The constructor arguments a plain layer and its twin have in common."""
+    arguments = {name: getattr(layer, name) for name in names}
+    arguments["activation"] = keras.activations.serialize(layer.activation)
+    arguments["use_bias"] = layer.use_bias
+    return arguments
 
 
 @contextlib.contextmanager
