@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from swr_keras.layers import ReparamLayer
-from swr_keras.model_walk import reparam_layers
+from swr_keras.model_walk import clone_replacing, reparam_layers
 from swr_keras.validation import check_built
 
 
@@ -66,20 +66,10 @@ def rebuild_plain(model, reparam_weights):
     `reparam_weights(layer)` gives the plain weights (kernel, bias) for each
     Reparam layer; every other layer's weights are copied.
     """
-    pairs = []
-
-    def clone_layer(layer):
-        if isinstance(layer, ReparamLayer):
-            clone = layer.to_plain_layer()
-        else:
-            clone = layer.__class__.from_config(layer.get_config())
-        pairs.append((layer, clone))
-        return clone
-
-    plain = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    plain, pairs = clone_replacing(
+        model, lambda layer: layer.to_plain_layer() if isinstance(layer, ReparamLayer) else None
+    )
     for source, clone in pairs:
         if isinstance(source, ReparamLayer):
             clone.set_weights(reparam_weights(source))
-        elif source.weights:
-            clone.set_weights(source.get_weights())
     return plain

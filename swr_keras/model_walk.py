@@ -83,3 +83,32 @@ def weighted_leaf_layers(model):
         for layer in iter_layers(model)
         if layer.weights and not _children(layer)
     ]
+
+
+def clone_replacing(model, replacement):
+    """Clones `model` layer by layer, swapping some layers for new ones.
+
+    Args:
+        model: a Functional or Sequential model (nested ones are cloned too).
+        replacement: `layer -> new unbuilt layer`, or `None` to keep a copy of
+            `layer`'s class and config.
+
+    Returns:
+        `(clone, pairs)`: the new model and the `(source, new)` layer pairs,
+        both built. Replaced layers come back without weights; kept layers
+        have their source's weights copied.
+    """
+    pairs = []
+
+    def clone_layer(layer):
+        clone = replacement(layer)
+        if clone is None:
+            clone = layer.__class__.from_config(layer.get_config())
+        pairs.append((layer, clone))
+        return clone
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    for source, new in pairs:
+        if type(new) is type(source) and source.weights:
+            new.set_weights(source.get_weights())
+    return clone, pairs

@@ -5,7 +5,11 @@ import logging
 import keras
 
 from swr_keras.layers import ReparamConv2D, ReparamDense, ReparamDepthwiseConv2D
-from swr_keras.model_walk import iter_layers, set_batch_norm_affine_trainable
+from swr_keras.model_walk import (
+    clone_replacing,
+    iter_layers,
+    set_batch_norm_affine_trainable,
+)
 from swr_keras.validation import check_built
 
 # Plain Keras layer class -> its reparametrised twin. Looked up by exact class
@@ -82,26 +86,19 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
         )
     replace_ids = {id(layer) for layer in to_replace}
 
-    pairs = []
-
-    def clone_layer(layer):
-        if id(layer) in replace_ids:
-            clone = REPARAM_TWINS[type(layer)].from_plain_layer(layer)
-        else:
-            clone = layer.__class__.from_config(layer.get_config())
-        pairs.append((layer, clone))
-        return clone
-
-    swr_model = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+    swr_model, pairs = clone_replacing(
+        model,
+        lambda layer: REPARAM_TWINS[type(layer)].from_plain_layer(layer)
+        if id(layer) in replace_ids
+        else None,
+    )
     for source, clone in pairs:
         if id(source) in replace_ids:
             clone.set_pretrained_weights(
                 source.kernel, source.bias if source.use_bias else None
             )
-        elif source.weights:
-            clone.set_weights(source.get_weights())
-            if id(source) not in excluded:
-                _freeze_all_but_batch_norm(clone)
+        elif source.weights and id(source) not in excluded:
+            _freeze_all_but_batch_norm(clone)
     set_batch_norm_affine_trainable(swr_model, bn_affine)
     return swr_model
 

@@ -218,3 +218,18 @@ def test_fit_stage_works_with_keras_callbacks_and_tensorboard(trainer, rng, tmp_
     assert all(np.isfinite(history.history["policy_loss"]))
     events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     assert {path.parent.name for path in events} >= {"train", "validation"}
+
+
+def test_every_stage_runs_under_mixed_precision(rng):
+    from tests.conftest import build_conv_net
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(build_conv_net()), seed=0)
+        assert swr_keras.reparam_layers(trainer.model)[0].compute_dtype == "bfloat16"
+        for stage, target in (("supernet", None), ("policy", None), ("reparam", 0.5), ("joint", None)):
+            history = swr_keras.fit_stage(trainer, stage, dataset(rng, size=16), epochs=1,
+                                          learning_rate=1e-3, target_cost=target, verbose=0)
+            assert np.isfinite(history.history["loss"][-1]), stage
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
