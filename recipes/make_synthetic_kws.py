@@ -1,4 +1,4 @@
-"""Writes the synthetic keyword-spotting corpora (GSC2 and MC-KWS formats).
+r"""Writes the synthetic keyword-spotting corpora (GSC2 and MC-KWS formats).
 
 eSpeak NG speaks every word for many synthetic speakers; clips get noise
 (white, pink, brown, babble), random gain and time offsets. The result is
@@ -95,6 +95,14 @@ _MC_CLIPS_PER_WORD = flags.DEFINE_integer(
     "mc_clips_per_word", 4, "Utterances of each keyword by each MC-KWS speaker.")
 _MC_SAMPLE_RATE = flags.DEFINE_integer(
     "mc_sample_rate", 48000, "Sample rate of the MC-KWS-format corpus in Hz.")
+
+
+for _flag in (_GSC_NUM_SPEAKERS, _GSC_CLIPS_PER_WORD, _GSC_SAMPLE_RATE,
+              _MC_NUM_SPEAKERS, _MC_CLIPS_PER_WORD, _MC_SAMPLE_RATE):
+    # Checked at parse time so that a bad value fails before any corpus is written.
+    flags.register_validator(
+        _flag.name, lambda value: value > 0,
+        message=f"--{_flag.name} must be a positive integer; pass e.g. --{_flag.name}={_flag.default}.")
 
 
 def _fail(message):
