@@ -7,12 +7,15 @@ already be in a manual directory:
     <manual_dir>/speech_commands_test_set_v0.02.tar.gz
 
 Preparing needs the `pydub` and `importlib_resources` packages (TFDS's own
-requirement, not installed by default here). The adapter yields unbatched
-`(waveform float32 [16000], label int32)` in `gsc2.CLASS_NAMES` order - the
-same spec as `pipeline.waveform_dataset` - so `pipeline.build_pipeline`
-finishes it. TFDS splits differ from `gsc2.list_gsc2`: `_unknown_` is not
-capped, train/validation silence are 1 s background-noise windows (0.5 s
-hop), and test is the separate official test archive.
+requirement for this builder, in requirements.txt; pydub reads the WAVs
+without ffmpeg). TFDS checks the archives against the official checksums.
+The adapter yields unbatched `(waveform float32 [16000], label int32)` in
+`gsc2.CLASS_NAMES` order - the same spec as `pipeline.waveform_dataset` - so
+`pipeline.build_pipeline` finishes it. TFDS splits differ from
+`gsc2.list_gsc2`: `_unknown_` is not capped; silence is 1 s windows of the
+background noise at a 0.5 s hop (`running_tap.wav` in validation, the other
+recordings in train); test is the separate official test archive, so the
+files named in `testing_list.txt` are in no split.
 """
 
 import importlib.util
@@ -46,6 +49,8 @@ def prepare(data_dir, manual_dir=None):
             archive is missing (the message lists what to put where).
         ImportError: not prepared and `pydub` / `importlib_resources` are
             missing.
+        NonMatchingChecksumError: (from TFDS) an archive is not the official
+            one, e.g. a partial download.
     """
     builder = tfds.builder("speech_commands", data_dir=os.fspath(data_dir))
     if builder.is_prepared():
