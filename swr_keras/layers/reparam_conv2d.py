@@ -104,9 +104,6 @@ class ReparamConv2D(ReparamLayer):
             dilation_rate=self.dilation_rate,
         )
 
-    def compute_output_shape(self, input_shape):
-        return self.to_plain_layer().compute_output_shape(input_shape)
-
 
 def _pair(value, name):
     """Normalises an int or a sequence of 2 ints to a tuple of 2 ints."""

@@ -42,6 +42,3 @@ class ReparamDense(ReparamLayer):
 
     def apply_kernel(self, inputs, kernel):
         return ops.matmul(inputs, kernel)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)

@@ -87,6 +87,3 @@ class ReparamDepthwiseConv2D(ReparamLayer):
             data_format=self.data_format,
             dilation_rate=self.dilation_rate,
         )
-
-    def compute_output_shape(self, input_shape):
-        return self.to_plain_layer().compute_output_shape(input_shape)

@@ -123,6 +123,9 @@ class ReparamLayer(keras.layers.Layer):
             outputs = self.activation(outputs)
         return outputs
 
+    def compute_output_shape(self, input_shape):
+        return self.to_plain_layer().compute_output_shape(input_shape)
+
     # -- serialisation ---------------------------------------------------------------
     # Saved by name, never merged: w0, delta and the gate stay separate.
     def save_own_variables(self, store):
