@@ -14,9 +14,13 @@ This demonstrates the library until the keyword-spotting recipe
 
 import json
 import os
-import sys
 
 from absl import app, flags
+
+import recipe_cli
+
+# TensorFlow's C++ logging would bury the summary table.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("target_cost", ["0.1", "0.5"], "Target cost(s) c in [0, 1]; one policy network serves them all.")
@@ -29,9 +33,14 @@ flags.DEFINE_string("output_dir", "runs/demo", "Where metrics.json is written.")
 
 def main(argv):
     del argv
+    swr_keras = recipe_cli.quiet_import("swr_keras")
     try:
-        costs = [float(c) for c in FLAGS.target_cost]
-        import swr_keras  # heavy import after flag parsing so --help is instant
+        costs = []
+        for text in FLAGS.target_cost:
+            try:
+                costs.append(float(text))
+            except ValueError:
+                raise ValueError(f"--target_cost must be numbers in [0, 1]. Received: {text!r}") from None
         for cost in costs:
             swr_keras.validation.check_target_cost(cost)
         if FLAGS.epochs <= 0:
@@ -40,8 +49,7 @@ def main(argv):
         if not os.access(FLAGS.output_dir, os.W_OK):
             raise ValueError(f"--output_dir={FLAGS.output_dir} is not writable. Choose another directory.")
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        recipe_cli.fail("demo.py", error)
 
     import keras
     import numpy as np
@@ -93,8 +101,7 @@ def main(argv):
         swr_keras.fit_stage(trainer, "reparam", train, target_cost=cost, **common)
         _, accuracy = trainer.evaluate(batches(*target_test, False), verbose=0)
         merged = swr_keras.merge(trainer.model)
-        gap = float(np.max(np.abs(merged.predict(test_images, verbose=0)
-                                  - trainer.model.predict(test_images, verbose=0))))
+        gap = float(np.max(np.abs(merged(test_images) - trainer.model(test_images))))
         task = swr_keras.extract_task_state(trainer.model)
         rows.append({
             "target_cost": cost,

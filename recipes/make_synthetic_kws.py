@@ -30,23 +30,9 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _import_synthetic():
-    # Importing swr_keras imports TensorFlow, whose C++ runtime logs its CUDA
-    # probing on stderr; silence that so stderr carries only this recipe's
-    # messages. Python exceptions still surface after stderr is restored.
-    saved_stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        from swr_keras.data import synthetic
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
-        os.close(devnull)
-    return synthetic
+import recipe_cli  # noqa: E402
 
-
-synthetic = _import_synthetic()
+synthetic = recipe_cli.quiet_import("swr_keras.data.synthetic")
 
 ## Flags
 
@@ -106,8 +92,7 @@ for _flag in (_GSC_NUM_SPEAKERS, _GSC_CLIPS_PER_WORD, _GSC_SAMPLE_RATE,
 
 
 def _fail(message):
-    print(f"make_synthetic_kws.py: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    recipe_cli.fail("make_synthetic_kws.py", message)
 
 
 def _parse_flags(argv):

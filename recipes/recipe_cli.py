@@ -1,0 +1,30 @@
+"""What every recipe's command line shares: quiet heavy imports, one-line errors."""
+
+import importlib
+import os
+import sys
+
+
+def quiet_import(module_name):
+    """Imports `module_name` with the process's stderr silenced meanwhile.
+
+    Importing swr_keras imports TensorFlow, whose C++ runtime logs its CUDA
+    probing on stderr before any Python code can turn logging off; without
+    this, a one-line error would come buried under those lines. Python
+    exceptions still surface once stderr is restored.
+    """
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def fail(program, message):
+    """Prints `program: error: message` as one line on stderr and exits with 2."""
+    print(f"{program}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    sys.exit(2)
