@@ -4,7 +4,8 @@ What it does: pre-trains a small conv net on one synthetic pattern task,
 transfers it to another with SWR (super-net -> policy network ->
 reparametrisation for each target cost), merges `w0 + b * delta` into a plain
 model, checks that the merged model computes what the reparametrised one
-does, and prints accuracy and cost per target cost.
+does, and prints accuracy and cost per target cost next to fine-tuning all
+weights and fine-tuning the classifier only, trained as long as one SWR stage.
 
 This demonstrates the library until the keyword-spotting recipe
 (`recipes/kws.py`) lands; it is not a paper experiment.
@@ -115,16 +116,45 @@ def main(argv):
             "merged_max_abs_diff": gap,
         })
 
+    ## Baselines, trained as long as one SWR stage, for context.
+    baselines = []
+    for name, classifier_only in (("fine-tune all", False), ("fine-tune classifier", True)):
+        print(f"== baseline: {name}", flush=True)
+        model = keras.models.clone_model(transfer_model)
+        model.set_weights(transfer_model.get_weights())
+        for layer in model.layers:
+            layer.trainable = layer.name == "classifier" or not classifier_only
+        schedule = keras.optimizers.schedules.CosineDecay(
+            FLAGS.learning_rate, decay_steps=FLAGS.epochs * len(train))
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(train, epochs=FLAGS.epochs, verbose=2)
+        _, accuracy = model.evaluate(batches(*target_test, False), verbose=0)
+        task_parameters = swr_keras.cost.count_parameters(
+            model.get_layer("classifier") if classifier_only else model)
+        baselines.append({
+            "method": name,
+            "accuracy": float(accuracy),
+            "task_parameters": task_parameters,
+            "param_ratio_two_tasks": swr_keras.cost.multi_task_parameter_ratio(
+                backbone_parameters, [task_parameters] * 2),
+        })
+
     ## Summary.
     print()
-    print(f"{'c':>5} {'acc':>6} {'+param':>7} {'layers':>7} {'#Param(2 tasks)':>16} {'#Mult':>6} {'|merged-swr|':>13}")
+    print(f"{'method':<22} {'acc':>6} {'+param':>7} {'layers':>7} {'#Param(2 tasks)':>16} {'#Mult':>6} {'|merged-swr|':>13}")
     for row in rows:
-        print(f"{row['target_cost']:>5.2f} {100 * row['accuracy']:>6.1f} {row['added_parameter_ratio']:>7.3f} "
+        print(f"{'SWR c=' + format(row['target_cost'], '.2f'):<22} {100 * row['accuracy']:>6.1f} "
+              f"{row['added_parameter_ratio']:>7.3f} "
               f"{row['reparametrised_layers']:>4}/{len(layers):<2} {row['param_ratio_two_tasks']:>15.2f}x "
               f"{row['mult_ratio']:>5.2f}x {row['merged_max_abs_diff']:>13.1e}")
+    for row in baselines:
+        print(f"{row['method']:<22} {100 * row['accuracy']:>6.1f} {'':>7} {'':>7} "
+              f"{row['param_ratio_two_tasks']:>15.2f}x {1.0:>5.2f}x")
     path = os.path.join(FLAGS.output_dir, "metrics.json")
     with open(path + ".tmp", "w") as file:
-        json.dump({"backbone_parameters": backbone_parameters, "results": rows}, file, indent=2)
+        json.dump({"backbone_parameters": backbone_parameters, "results": rows,
+                   "baselines": baselines}, file, indent=2)
     os.replace(path + ".tmp", path)
     print(f"metrics written to {path}")
 
