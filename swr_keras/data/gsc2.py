@@ -167,17 +167,9 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
                              minlength=len(CLASS_NAMES))
         num_silence = int(min(silence_caps[index], counts.max()))
         files = keyword_rows + unknown_rows
-        table = pipeline.ClipTable(
-            paths=tuple(r[0] for r in files),
-            labels=np.array([r[1] for r in files], np.int32),
-            speakers=tuple(r[2] for r in files),
-            sample_rate=SAMPLE_RATE,
-            noise_offsets=np.full([len(files)], -1, np.int64),
-            noise_gains=np.zeros([len(files)], np.float32))
-        silence = pipeline.silence_rows(
-            num_silence, 0, SAMPLE_RATE, noise_bank, clip_samples, rng,
-            fixed_noise=split == "test")
-        splits[split] = (pipeline.concat_tables([table, silence]),)
+        splits[split] = (pipeline.split_table(
+            files, SAMPLE_RATE, num_silence, noise_bank, clip_samples, rng,
+            fixed_noise=split == "test"),)
     return pipeline.KwsCorpus(
         class_names=CLASS_NAMES, splits=splits, noise_bank=noise_bank,
         clip_samples=clip_samples, sample_rate=SAMPLE_RATE)

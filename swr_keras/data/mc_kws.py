@@ -264,17 +264,10 @@ def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
         num_silence = int(known_counts.max())
         if silence_caps is not None:
             num_silence = min(num_silence, silence_caps[index])
-        table = pipeline.ClipTable(
-            paths=tuple(r[0] for r in files),
-            labels=np.array([r[1] for r in files], np.int32),
-            speakers=tuple(r[2] for r in files), sample_rate=sample_rate,
-            noise_offsets=np.full([len(files)], -1, np.int64),
-            noise_gains=np.zeros([len(files)], np.float32),
-            num_cropped=sum(r[3] > clip_seconds for r in files), crop=crop)
-        silence = pipeline.silence_rows(
-            num_silence, 0, sample_rate, noise_bank, clip_samples, rng,
-            fixed_noise=split == "test")
-        splits[split] = (pipeline.concat_tables([table, silence]),)
+        splits[split] = (pipeline.split_table(
+            files, sample_rate, num_silence, noise_bank, clip_samples, rng,
+            fixed_noise=split == "test",
+            num_cropped=sum(r[3] > clip_seconds for r in files), crop=crop),)
     return pipeline.KwsCorpus(
         class_names=class_names, splits=splits, noise_bank=noise_bank,
         clip_samples=clip_samples, sample_rate=OUTPUT_RATE)

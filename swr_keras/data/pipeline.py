@@ -107,6 +107,31 @@ def silence_rows(count, label, sample_rate, noise_bank, clip_samples, rng,
         noise_offsets=offsets, noise_gains=gains)
 
 
+def split_table(files, sample_rate, num_silence, noise_bank, clip_samples, rng,
+                fixed_noise, num_cropped=0, crop="energy"):
+    """One split of one corpus: its listed clips plus `num_silence` silence rows.
+
+    Args:
+        files: list of `(path, label, speaker, ...)` rows.
+        sample_rate: int, the rate of the files.
+        num_silence: int, silence rows to add (label 0).
+        noise_bank, clip_samples, rng, fixed_noise: see `silence_rows`.
+        num_cropped, crop: see `ClipTable`.
+    """
+    table = ClipTable(
+        paths=tuple(r[0] for r in files),
+        labels=np.array([r[1] for r in files], np.int32),
+        speakers=tuple(r[2] for r in files),
+        sample_rate=sample_rate,
+        noise_offsets=np.full([len(files)], -1, np.int64),
+        noise_gains=np.zeros([len(files)], np.float32),
+        num_cropped=num_cropped,
+        crop=crop)
+    silence = silence_rows(num_silence, 0, sample_rate, noise_bank, clip_samples, rng,
+                           fixed_noise=fixed_noise)
+    return concat_tables([table, silence])
+
+
 def concat_tables(tables):
     """Concatenates tables of the same sample rate into one."""
     rates = {t.sample_rate for t in tables}
