@@ -124,9 +124,8 @@ def main(argv):
         model.set_weights(transfer_model.get_weights())
         for layer in model.layers:
             layer.trainable = layer.name == "classifier" or not classifier_only
-        schedule = keras.optimizers.schedules.CosineDecay(
-            FLAGS.learning_rate, decay_steps=FLAGS.epochs * len(train))
-        model.compile(optimizer=keras.optimizers.Adam(schedule),
+        model.compile(optimizer=swr_keras.training.cosine_adam(FLAGS.learning_rate,
+                                                               FLAGS.epochs * len(train)),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(train, epochs=FLAGS.epochs, verbose=2)
         _, accuracy = model.evaluate(batches(*target_test, False), verbose=0)

@@ -26,11 +26,7 @@ import sys
 from absl import app
 from absl import flags
 
-# Recipes run as scripts from a checkout; make the package importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-import recipe_cli  # noqa: E402
+import recipe_cli
 
 synthetic = recipe_cli.quiet_import("swr_keras.data.synthetic")
 

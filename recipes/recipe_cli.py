@@ -4,6 +4,10 @@ import importlib
 import os
 import sys
 
+# Recipes run as scripts from a checkout: make the package importable even
+# where it was not pip-installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def quiet_import(module_name):
     """Imports `module_name` with the process's stderr silenced meanwhile.

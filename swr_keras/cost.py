@@ -39,7 +39,7 @@ import numpy as np
 
 from swr_keras.layers import ReparamConv2D, ReparamDense, ReparamDepthwiseConv2D, ReparamLayer
 from swr_keras.model_walk import iter_layers, reparam_layers
-from swr_keras.validation import check_built
+from swr_keras.validation import check_built, resolve_gates
 
 # Layers whose kernel multiplies are counted, by what one output element costs.
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, ReparamConv2D)
@@ -231,23 +231,7 @@ def added_parameter_ratio(model, gates=None):
             "model without Reparam* layers; pass the model returned by "
             "`swr_keras.reparametrize`."
         )
-    if gates is None:
-        gates = [float(keras.ops.convert_to_numpy(layer.gate)) for layer in layers]
-    values = np.asarray(gates, dtype="float64")
-    if values.shape != (len(layers),):
-        raise ValueError(
-            f"gates must hold one value per reparametrised layer, i.e. have "
-            f"shape ({len(layers)},). Received gates of shape {values.shape}: "
-            f"gates={gates!r}. Pass one 0/1 value per layer of "
-            "`reparam_layers(model)`."
-        )
-    for value in values:
-        if value not in (0.0, 1.0):
-            raise ValueError(
-                f"gates must be binary (0 or 1). Received a gate of value "
-                f"{value}. Binarise the policy first, e.g. "
-                "`gates = probabilities > 0.5`."
-            )
+    values = resolve_gates(layers, gates).astype("float64")
     sizes = np.array([math.prod(layer.base_kernel.shape) for layer in layers], "float64")
     return float(np.sum(values * sizes) / np.sum(sizes))
 

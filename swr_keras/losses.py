@@ -65,8 +65,12 @@ def policy_loss(logits, target_cost, cost_weights, temperature=1.0):
     return ops.mean(ops.abs(cost - target))
 
 
-def added_parameter_ratio(gates, cost_weights):
-    """Share of reparametrisable parameters a binary policy adds: `sum_l r_l b_l`.
+def gated_cost(gates, cost_weights):
+    """`sum_l r_l b_l` of (batched, differentiable) gates, as a tensor.
+
+    With parameter weights this is the share of reparametrisable parameters
+    the gates add; `swr_keras.cost.added_parameter_ratio` is the same for a
+    model's stored policy.
 
     Args:
         gates: `[..., L]` 0/1 gates.

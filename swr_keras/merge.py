@@ -1,29 +1,10 @@
 """`merge`: fold `w0 + b * delta` into a plain Keras model for deployment."""
 
 import keras
-import numpy as np
 
 from swr_keras.layers import ReparamLayer
 from swr_keras.model_walk import clone_replacing, reparam_layers
-from swr_keras.validation import check_built
-
-
-def check_gates(gates, num_layers):
-    """Returns `gates` as a `[num_layers]` float32 0/1 array or raises `ValueError`."""
-    values = np.asarray(gates, dtype="float32").reshape(-1)
-    if values.shape[0] != num_layers:
-        raise ValueError(
-            f"gates must hold one value per reparametrised layer ({num_layers}). "
-            f"Received {values.shape[0]} values. Use swr_keras.reparam_layers(model) "
-            "to see the layers and their order."
-        )
-    if not np.all((values == 0.0) | (values == 1.0)):
-        bad = values[(values != 0.0) & (values != 1.0)][:3].tolist()
-        raise ValueError(
-            f"gates must be 0 or 1 (a binary policy). Received values {bad}. "
-            "Binarise policy outputs first, e.g. with PolicyNetwork.binary_policy."
-        )
-    return values
+from swr_keras.validation import check_built, resolve_gates
 
 
 def merge(model, gates=None):
@@ -50,9 +31,7 @@ def merge(model, gates=None):
             f"Model '{model.name}' has no reparametrised layer to merge. Pass the "
             "model returned by swr_keras.reparametrize."
         )
-    if gates is None:
-        gates = [float(keras.ops.convert_to_numpy(layer.gate)) for layer in layers]
-    gate_of = {id(layer): gate for layer, gate in zip(layers, check_gates(gates, len(layers)))}
+    gate_of = {id(layer): gate for layer, gate in zip(layers, resolve_gates(layers, gates))}
     return rebuild_plain(
         model,
         lambda layer: [layer.merged_kernel(gate_of[id(layer)])]

@@ -16,9 +16,8 @@ import keras
 import numpy as np
 
 from swr_keras.layers import ReparamLayer
-from swr_keras.merge import check_gates
 from swr_keras.model_walk import reparam_layers, weighted_leaf_layers
-from swr_keras.validation import check_built
+from swr_keras.validation import check_built, resolve_gates
 
 _FORMAT_VERSION = 1
 
@@ -113,9 +112,7 @@ def extract_task_state(model, gates=None, include_bn_affine=None):
     """
     check_built(model)
     layers = reparam_layers(model)
-    if gates is None:
-        gates = [float(keras.ops.convert_to_numpy(layer.gate)) for layer in layers]
-    gates = check_gates(gates, len(layers))
+    gates = resolve_gates(layers, gates)
     gate_of = {id(layer): gate for layer, gate in zip(layers, gates)}
     leaves = weighted_leaf_layers(model)
     state = TaskState(gates=gates, num_weighted_layers=len(leaves))

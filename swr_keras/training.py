@@ -29,7 +29,7 @@ from swr_keras.gumbel import gumbel_softmax
 from swr_keras.layers import ReparamLayer, example_gates
 from swr_keras.losses import (
     PARAMETERS,
-    added_parameter_ratio,
+    gated_cost,
     layer_cost_weights,
     policy_loss,
 )
@@ -264,7 +264,7 @@ class SWRTrainer(keras.Model):
         if gated:
             self.policy_loss_tracker.update_state(cost_loss)
             self.added_ratio_tracker.update_state(
-                added_parameter_ratio(ops.stop_gradient(gates), self.parameter_weights)
+                gated_cost(ops.stop_gradient(gates), self.parameter_weights)
             )
             logs["policy_loss"] = self.policy_loss_tracker.result()
             logs["added_ratio"] = self.added_ratio_tracker.result()
@@ -349,6 +349,18 @@ class TemperatureSchedule(keras.callbacks.Callback):
         self.model.temperature.assign(value)
 
 
+def cosine_adam(learning_rate, total_steps):
+    """Adam without weight decay, learning rate cosine-annealed to 0 over `total_steps`.
+
+    The optimizer of every SWR stage in the paper (KWS); baselines trained
+    beside SWR should use it too, for a like-for-like comparison.
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(int(total_steps), 1)
+    )
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
 def fit_stage(
     trainer,
     stage,
@@ -408,11 +420,8 @@ def fit_stage(
             )
         steps = cardinality
     trainer.set_stage(stage, target_cost=target_cost, reinitialize_deltas=reinitialize_deltas)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(int(epochs) * int(steps), 1)
-    )
     trainer.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        optimizer=cosine_adam(learning_rate, int(epochs) * int(steps)),
         loss=loss,
         metrics=list(metrics),
     )

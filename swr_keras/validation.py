@@ -34,3 +34,29 @@ def check_built(model):
             "pre-trained weights do not exist yet. Build it first, e.g. with "
             "`keras.Input(shape=...)` or by calling it on a batch of data."
         )
+
+
+def check_gates(gates, num_layers):
+    """Returns `gates` as a `[num_layers]` float32 array of 0/1 or raises `ValueError`."""
+    values = np.asarray(gates, dtype="float32")
+    if values.shape != (num_layers,):
+        raise ValueError(
+            "gates must hold one value per reparametrised layer, i.e. have shape "
+            f"({num_layers},). Received gates of shape {values.shape}. Use "
+            "swr_keras.reparam_layers(model) to see the layers and their order."
+        )
+    for value in values:
+        if value not in (0.0, 1.0):
+            raise ValueError(
+                f"gates must be 0 or 1 (a binary policy). Received a gate of value "
+                f"{value}. Binarise policy outputs first, e.g. with "
+                "PolicyNetwork.binary_policy."
+            )
+    return values
+
+
+def resolve_gates(layers, gates=None):
+    """Checked gates for `layers`: `gates` if given, else the layers' stored ones."""
+    if gates is None:
+        gates = [float(layer.gate.numpy()) for layer in layers]
+    return check_gates(gates, len(layers))

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import swr_keras
-from swr_keras.losses import added_parameter_ratio, expected_cost
+from swr_keras.losses import expected_cost, gated_cost
 
 
 def test_policy_loss_equals_hand_computation():
@@ -94,4 +94,4 @@ def test_expected_cost_and_added_ratio_agree_for_saturated_logits():
     weights = np.array([0.6, 0.3, 0.1], "float32")
     logits = np.array([[[50.0, -50.0], [-50.0, 50.0], [50.0, -50.0]]], "float32")
     np.testing.assert_allclose(expected_cost(logits, weights), [0.7], atol=1e-6)
-    np.testing.assert_allclose(added_parameter_ratio(swr_keras.binarize(logits), weights), [0.7])
+    np.testing.assert_allclose(gated_cost(swr_keras.binarize(logits), weights), [0.7])
