@@ -1,72 +1,129 @@
-"""Training-step cost of SWR next to plain fine-tuning, measured side by side.
+"""Training-step and inference cost of SWR next to plain fine-tuning, side by side.
 
-Prints samples/s of one training step for: plain fine-tuning (every weight
-trainable), and the SWR stages `supernet`, `policy` and `reparam`, with their
-ratios to the plain step; then inference of the merged SWR model against the
-original backbone, with the number of graph ops of each.
+On a backbone of the paper (BC-ResNet-8 by default), batch 100, 1 s log-mel
+inputs, this prints samples/s of one training step for plain fine-tuning
+(every weight trainable) and for the SWR stages `supernet`, `policy` and
+`reparam`, each with its time relative to the plain step; then inference of
+the merged SWR model against the original backbone, with the number of graph
+ops of each; then the same training steps under the `mixed_bfloat16` policy.
 
-    python benchmarks/train_step.py --batch_size=100 --steps=20
+    python benchmarks/train_step.py                      # BC-ResNet-8, batch 100
+    python benchmarks/train_step.py --backbone=res15 --steps=5
 
-The model is a convolutional net with strided, depthwise and 1x1 layers
-(`--width` scales its channels); backbones of the paper plug in here once
-they exist.
+Targets (BC-ResNet-8, 2-core CPU): reparam <= 1.10x the plain step time,
+supernet <= 1.15x, policy <= 2.2x; merged inference 1.00x with the same ops.
+Results and the machine they ran on are recorded in benchmarks/README.md.
 """
 
+import os
+import platform
 import time
 
 from absl import app, flags
 
 FLAGS = flags.FLAGS
+flags.DEFINE_enum("backbone", "bc_resnet", ["bc_resnet", "res15"], "Backbone to measure.")
+flags.DEFINE_float("tau", 8, "BC-ResNet width (8 = BC-ResNet-8).")
+flags.DEFINE_integer("frames", 101, "Log-mel frames per example (101 = 1 s).")
 flags.DEFINE_integer("batch_size", 100, "Examples per step.")
-flags.DEFINE_integer("steps", 20, "Timed steps per measurement (after 3 warm-up steps).")
+flags.DEFINE_integer("steps", 10, "Timed steps per measurement (after 3 warm-up steps).")
 flags.DEFINE_integer("repeats", 3, "Measurements per configuration; the best is reported.")
-flags.DEFINE_integer("width", 64, "Channels of the first block of the benchmark net.")
+flags.DEFINE_float("target_cost", 0.5, "Share of layers gated in the reparam step.")
+flags.DEFINE_bool("mixed_precision", True, "Also measure under mixed_bfloat16.")
 flags.DEFINE_integer("seed", 0, "Seed of weights and data.")
 
-
-def build_net(width, num_classes=12):
-    import keras
-
-    inputs = keras.Input((40, 101, 1))
-    x = keras.layers.Conv2D(width, 5, strides=(2, 1), padding="same", use_bias=False)(inputs)
-    x = keras.layers.BatchNormalization()(x)
-    x = keras.layers.ReLU()(x)
-    for multiplier, stride in ((1, 1), (1.5, 2), (2, 2), (2.5, 1)):
-        filters = int(width * multiplier)
-        x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.Conv2D(filters, 1, use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
-        x = keras.layers.Activation("swish")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+NUM_CLASSES = 12
 
 
-def time_fit(model, data, steps, repeats):
-    """Best samples/s of `fit` over `steps` steps, after a warm-up."""
+def build_backbone():
+    from swr_keras import models
+
+    if FLAGS.backbone == "res15":
+        return models.Res15(NUM_CLASSES)
+    return models.BCResNet(FLAGS.tau, NUM_CLASSES)
+
+
+def time_fit(model, data):
+    """Best samples/s of `fit` over `--steps` steps, after a warm-up."""
     model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(FLAGS.repeats):
         start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+        model.fit(data, epochs=1, steps_per_epoch=FLAGS.steps, verbose=0)
         best = min(best, time.perf_counter() - start)
-    return steps * FLAGS.batch_size / best
+    return FLAGS.steps * FLAGS.batch_size / best
 
 
-def time_predict(model, batch, steps, repeats):
+def time_predict(model, batch):
+    """Best samples/s of a compiled inference call, and its graph op count."""
     import tensorflow as tf
 
     function = tf.function(lambda x: model(x, training=False))
     function(batch)
     best = float("inf")
-    for _ in range(repeats):
+    for _ in range(FLAGS.repeats):
         start = time.perf_counter()
-        for _ in range(steps):
+        for _ in range(FLAGS.steps):
             function(batch).numpy()
         best = min(best, time.perf_counter() - start)
     ops = len(function.get_concrete_function(batch).graph.get_operations())
-    return steps * FLAGS.batch_size / best, ops
+    return FLAGS.steps * FLAGS.batch_size / best, ops
+
+
+def gate_share_of_layers(trainer, share):
+    """Makes the (untrained) policy gate every k-th layer, `share` of them in all."""
+    import numpy as np
+
+    import swr_keras
+
+    num_layers = len(swr_keras.reparam_layers(trainer.model))
+    picks = (np.arange(num_layers) * share % 1.0 + share >= 1.0).astype("float32")
+    logits = trainer.policy_network.logits
+    logits.kernel.assign(np.zeros(logits.kernel.shape, "float32"))
+    logits.bias.assign(np.stack([picks - 0.5, 0.5 - picks], -1).reshape(-1))
+    return int(picks.sum()), num_layers
+
+
+def measure_training(backbone, data):
+    """Samples/s of the plain step and of the three SWR steps on `backbone`."""
+    import keras
+
+    import swr_keras
+
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    plain = keras.models.clone_model(backbone)
+    plain.set_weights(backbone.get_weights())
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    results = {"plain fine-tune": time_fit(plain, data)}
+
+    trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=FLAGS.seed)
+    gated = None
+    for stage in ("supernet", "policy", "reparam"):
+        if stage == "reparam":
+            gated = gate_share_of_layers(trainer, FLAGS.target_cost)
+            trainer.set_stage(stage, target_cost=FLAGS.target_cost)
+        else:
+            trainer.set_stage(stage)
+        trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+        results[f"SWR {stage}"] = time_fit(trainer, data)
+    return results, trainer, gated
+
+
+def print_training(title, results):
+    base = results["plain fine-tune"]
+    print(f"\n{title:<22} {'samples/s':>10} {'time vs plain':>14}")
+    for name, rate in results.items():
+        print(f"{name:<22} {rate:>10.1f} {base / rate:>13.2f}x")
+
+
+def native_bfloat16():
+    """Whether the CPU has bfloat16 arithmetic (else TensorFlow emulates it)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags_line = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags_line or "amx_bf16" in flags_line
 
 
 def main(argv):
@@ -79,46 +136,49 @@ def main(argv):
 
     keras.utils.set_random_seed(FLAGS.seed)
     rng = np.random.default_rng(FLAGS.seed)
-    x = rng.normal(size=(FLAGS.batch_size, 40, 101, 1)).astype("float32")
-    y = rng.integers(0, 12, FLAGS.batch_size)
+    x = rng.normal(size=(FLAGS.batch_size, 40, FLAGS.frames, 1)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, FLAGS.batch_size)
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
 
-    backbone = build_net(FLAGS.width)
-    print(f"benchmark net: {swr_keras.cost.count_parameters(backbone):,} parameters, "
-          f"{swr_keras.cost.count_multiplies(backbone):,} multiplies; batch {FLAGS.batch_size}")
+    backbone = build_backbone()
+    input_shape = (40, FLAGS.frames, 1)
+    print(
+        f"{backbone.name}: {swr_keras.cost.count_parameters(backbone):,} parameters, "
+        f"{swr_keras.cost.count_multiplies(backbone, input_shape=input_shape):,} multiplies "
+        f"per example; batch {FLAGS.batch_size}, input {input_shape}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"tensorflow {tf.__version__}, keras {keras.__version__}"
+    )
 
-    plain = keras.models.clone_model(backbone)
-    plain.set_weights(backbone.get_weights())
-    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    results = {"plain fine-tune": time_fit(plain, data, FLAGS.steps, FLAGS.repeats)}
-
-    trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=FLAGS.seed)
-    layers = swr_keras.reparam_layers(trainer.model)
-    for stage in ("supernet", "policy", "reparam"):
-        if stage == "reparam":
-            # Half the layers gated, whatever the untrained policy says.
-            trainer.policy_network.logits.kernel.assign(
-                np.zeros(trainer.policy_network.logits.kernel.shape))
-            picks = np.arange(len(layers)) % 2
-            trainer.policy_network.logits.bias.assign(
-                np.stack([picks - 0.5, 0.5 - picks], -1).reshape(-1))
-            trainer.set_stage(stage, target_cost=0.5)
-        else:
-            trainer.set_stage(stage)
-        trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-        results[f"SWR {stage}"] = time_fit(trainer, data, FLAGS.steps, FLAGS.repeats)
-
-    base = results["plain fine-tune"]
-    print(f"\n{'training step':<18} {'samples/s':>10} {'time vs plain':>14}")
-    for name, rate in results.items():
-        print(f"{name:<18} {rate:>10.1f} {base / rate:>13.2f}x")
+    results, trainer, (gated, num_layers) = measure_training(backbone, data)
+    print_training("training step (float32)", results)
+    print(f"(reparam: {gated} of {num_layers} layers gated)")
 
     merged = swr_keras.merge(trainer.model)
-    original_rate, original_ops = time_predict(backbone, x, FLAGS.steps, FLAGS.repeats)
-    merged_rate, merged_ops = time_predict(merged, x, FLAGS.steps, FLAGS.repeats)
-    print(f"\n{'inference':<18} {'samples/s':>10} {'time vs orig':>14} {'graph ops':>10}")
-    print(f"{'original':<18} {original_rate:>10.1f} {1.0:>13.2f}x {original_ops:>10}")
-    print(f"{'merged SWR':<18} {merged_rate:>10.1f} {original_rate / merged_rate:>13.2f}x {merged_ops:>10}")
+    original_rate, original_ops = time_predict(backbone, x)
+    merged_rate, merged_ops = time_predict(merged, x)
+    print(f"\n{'inference':<22} {'samples/s':>10} {'time vs orig':>14} {'graph ops':>10}")
+    print(f"{'original':<22} {original_rate:>10.1f} {1.0:>13.2f}x {original_ops:>10}")
+    print(
+        f"{'merged SWR':<22} {merged_rate:>10.1f} "
+        f"{original_rate / merged_rate:>13.2f}x {merged_ops:>10}"
+    )
+
+    if FLAGS.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        keras.utils.set_random_seed(FLAGS.seed)
+        bf16_backbone = build_backbone()
+        bf16_backbone.set_weights(backbone.get_weights())
+        bf16_results, _, _ = measure_training(bf16_backbone, data)
+        support = "native" if native_bfloat16() else "emulated: no avx512_bf16/amx_bf16 on this CPU"
+        print_training(f"training step (mixed_bfloat16, {support})", bf16_results)
+        print(
+            f"mixed_bfloat16 vs float32 samples/s: plain "
+            f"{bf16_results['plain fine-tune'] / results['plain fine-tune']:.2f}x, "
+            f"SWR reparam {bf16_results['SWR reparam'] / results['SWR reparam']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """swr_keras: Scalable Weight Reparametrization for efficient transfer learning."""
 
-from swr_keras import cost, layers
+from swr_keras import cost, layers, models
 from swr_keras.gumbel import gumbel_softmax
 from swr_keras.losses import layer_cost_weights, policy_loss
 from swr_keras.merge import merge
@@ -28,6 +28,7 @@ __all__ = [
     "layer_cost_weights",
     "layers",
     "merge",
+    "models",
     "policy_loss",
     "reparam_layers",
     "reparametrize",
