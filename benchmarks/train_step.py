@@ -21,15 +21,24 @@ import time
 
 from absl import app, flags
 
+# TensorFlow's pooling (BFC) allocator on the CPU: with the default one,
+# every step maps and faults in its large activations afresh, which made a
+# BC-ResNet-8 step up to twice as slow and its timing bimodal.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("backbone", "bc_resnet", ["bc_resnet", "res15"], "Backbone to measure.")
 flags.DEFINE_float("tau", 8, "BC-ResNet width (8 = BC-ResNet-8).")
 flags.DEFINE_integer("frames", 101, "Log-mel frames per example (101 = 1 s).")
 flags.DEFINE_integer("batch_size", 100, "Examples per step.")
-flags.DEFINE_integer("steps", 10, "Timed steps per measurement (after 3 warm-up steps).")
-flags.DEFINE_integer("repeats", 3, "Measurements per configuration; the best is reported.")
+flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after 3 warm-up steps).")
+flags.DEFINE_integer(
+    "repeats", 5, "Measurements per configuration, taken in turn; the best is reported."
+)
 flags.DEFINE_float("target_cost", 0.5, "Share of layers gated in the reparam step.")
 flags.DEFINE_bool("mixed_precision", True, "Also measure under mixed_bfloat16.")
+flags.DEFINE_integer("mixed_precision_steps", 3, "Timed steps per measurement under mixed_bfloat16.")
+flags.DEFINE_integer("mixed_precision_repeats", 1, "Measurements per configuration under mixed_bfloat16.")
 flags.DEFINE_integer("seed", 0, "Seed of weights and data.")
 
 NUM_CLASSES = 12
@@ -43,31 +52,34 @@ def build_backbone():
     return models.BCResNet(FLAGS.tau, NUM_CLASSES)
 
 
-def time_fit(model, data):
-    """Best samples/s of `fit` over `--steps` steps, after a warm-up."""
-    model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
-    best = float("inf")
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=FLAGS.steps, verbose=0)
-        best = min(best, time.perf_counter() - start)
-    return FLAGS.steps * FLAGS.batch_size / best
+def time_fit(model, data, steps):
+    """Seconds of one `fit` over `steps` steps."""
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    return time.perf_counter() - start
 
 
-def time_predict(model, batch):
-    """Best samples/s of a compiled inference call, and its graph op count."""
+def measure_inference(models, batch):
+    """Best samples/s of each model's compiled inference call, timed in turn, and its op count."""
     import tensorflow as tf
 
-    function = tf.function(lambda x: model(x, training=False))
-    function(batch)
-    best = float("inf")
+    functions = {name: tf.function(lambda x, m=model: m(x, training=False)) for name, model in models.items()}
+    for function in functions.values():
+        function(batch)
+    best = {name: float("inf") for name in functions}
     for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        for _ in range(FLAGS.steps):
-            function(batch).numpy()
-        best = min(best, time.perf_counter() - start)
-    ops = len(function.get_concrete_function(batch).graph.get_operations())
-    return FLAGS.steps * FLAGS.batch_size / best, ops
+        for name, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(FLAGS.steps):
+                function(batch).numpy()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {
+        name: (
+            FLAGS.steps * FLAGS.batch_size / best[name],
+            len(function.get_concrete_function(batch).graph.get_operations()),
+        )
+        for name, function in functions.items()
+    }
 
 
 def gate_share_of_layers(trainer, share):
@@ -84,8 +96,8 @@ def gate_share_of_layers(trainer, share):
     return int(picks.sum()), num_layers
 
 
-def measure_training(backbone, data):
-    """Samples/s of the plain step and of the three SWR steps on `backbone`."""
+def training_configurations(backbone):
+    """The plain model and one SWR trainer per stage, compiled and warmed up."""
     import keras
 
     import swr_keras
@@ -93,20 +105,35 @@ def measure_training(backbone, data):
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     plain = keras.models.clone_model(backbone)
     plain.set_weights(backbone.get_weights())
-    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-    results = {"plain fine-tune": time_fit(plain, data)}
-
-    trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=FLAGS.seed)
+    configurations = {"plain fine-tune": plain}
     gated = None
     for stage in ("supernet", "policy", "reparam"):
+        trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=FLAGS.seed)
         if stage == "reparam":
             gated = gate_share_of_layers(trainer, FLAGS.target_cost)
             trainer.set_stage(stage, target_cost=FLAGS.target_cost)
         else:
             trainer.set_stage(stage)
-        trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-        results[f"SWR {stage}"] = time_fit(trainer, data)
-    return results, trainer, gated
+        configurations[f"SWR {stage}"] = trainer
+    for model in configurations.values():
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    return configurations, gated
+
+
+def measure_training(configurations, data, steps, repeats):
+    """Best samples/s of each configuration, timed in turn so drifts hit all alike.
+
+    Shared 2-core machines slow whole steps down at random (the same step
+    took 2.1 s or 3.4 s in back-to-back runs here); the best of several
+    short measurements taken in turn is the most stable comparison.
+    """
+    for model in configurations.values():
+        model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)  # trace and warm up
+    best = {name: float("inf") for name in configurations}
+    for _ in range(repeats):
+        for name, model in configurations.items():
+            best[name] = min(best[name], time_fit(model, data, steps))
+    return {name: steps * FLAGS.batch_size / seconds for name, seconds in best.items()}
 
 
 def print_training(title, results):
@@ -149,16 +176,19 @@ def main(argv):
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"tensorflow {tf.__version__}, keras {keras.__version__}"
+        f"tensorflow {tf.__version__}, keras {keras.__version__}, "
+        f"TF_CPU_ALLOCATOR_USE_BFC={os.environ['TF_CPU_ALLOCATOR_USE_BFC']}"
     )
 
-    results, trainer, (gated, num_layers) = measure_training(backbone, data)
+    configurations, (gated, num_layers) = training_configurations(backbone)
+    results = measure_training(configurations, data, FLAGS.steps, FLAGS.repeats)
     print_training("training step (float32)", results)
     print(f"(reparam: {gated} of {num_layers} layers gated)")
 
-    merged = swr_keras.merge(trainer.model)
-    original_rate, original_ops = time_predict(backbone, x)
-    merged_rate, merged_ops = time_predict(merged, x)
+    merged = swr_keras.merge(configurations["SWR reparam"].model)
+    del configurations  # free their memory before the next measurements
+    inference = measure_inference({"original": backbone, "merged": merged}, x)
+    (original_rate, original_ops), (merged_rate, merged_ops) = inference.values()
     print(f"\n{'inference':<22} {'samples/s':>10} {'time vs orig':>14} {'graph ops':>10}")
     print(f"{'original':<22} {original_rate:>10.1f} {1.0:>13.2f}x {original_ops:>10}")
     print(
@@ -171,7 +201,10 @@ def main(argv):
         keras.utils.set_random_seed(FLAGS.seed)
         bf16_backbone = build_backbone()
         bf16_backbone.set_weights(backbone.get_weights())
-        bf16_results, _, _ = measure_training(bf16_backbone, data)
+        bf16_configurations, _ = training_configurations(bf16_backbone)
+        bf16_results = measure_training(
+            bf16_configurations, data, FLAGS.mixed_precision_steps, FLAGS.mixed_precision_repeats
+        )
         support = "native" if native_bfloat16() else "emulated: no avx512_bf16/amx_bf16 on this CPU"
         print_training(f"training step (mixed_bfloat16, {support})", bf16_results)
         print(

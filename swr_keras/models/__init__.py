@@ -1,6 +1,8 @@
 """Backbones of the paper, each split into feature extractor `f` and classifier `g`."""
 
+from swr_keras.models.batch_norm import FusedBatchNormalization
 from swr_keras.models.bc_resnet import BC_RESNET_TAUS, BCResNet, bc_resnet_feature_extractor
+from swr_keras.models.frequency_mean import FrequencyMean
 from swr_keras.models.res15 import Res15, res15_feature_extractor
 from swr_keras.models.resnet50 import resnet50
 from swr_keras.models.sub_spectral_norm import SubSpectralNorm
@@ -15,6 +17,8 @@ __all__ = [
     "BCResNet",
     "BC_RESNET_TAUS",
     "Res15",
+    "FrequencyMean",
+    "FusedBatchNormalization",
     "SubSpectralNorm",
     "bc_resnet_feature_extractor",
     "build_task_model",
