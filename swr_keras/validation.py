@@ -26,6 +26,13 @@ def check_target_cost(target_cost):
     return float(values[0]) if values.size == 1 else values
 
 
+def check_positive_int(name, value):
+    """Returns `value` unless it is not a positive integer (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
 def check_built(model):
     """Raises `ValueError` unless `model` has been built (its weights exist)."""
     if not getattr(model, "built", False) or not model.weights:

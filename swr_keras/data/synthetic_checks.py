@@ -8,13 +8,7 @@ and the fix instead of leaving a half-written corpus behind.
 import numpy as np
 
 from swr_keras.data import espeak
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+from swr_keras.validation import check_positive_int
 
 
 def check_words(words, name):
@@ -70,7 +64,7 @@ def check_snr_range(snr_db_range):
 
 
 def _check_sample_rate(sample_rate):
-    _check_positive_int("sample_rate", sample_rate)
+    check_positive_int("sample_rate", sample_rate)
     if sample_rate < 8000:
         raise ValueError(
             f"`sample_rate` must be at least 8000 Hz. Received: sample_rate={sample_rate}"
@@ -88,11 +82,11 @@ def check_common(language, num_speakers, clips_per_word, sample_rate, seed,
                  num_workers):
     """Checks the arguments that both corpus generators take."""
     _check_language(language)
-    _check_positive_int("num_speakers", num_speakers)
-    _check_positive_int("clips_per_word", clips_per_word)
+    check_positive_int("num_speakers", num_speakers)
+    check_positive_int("clips_per_word", clips_per_word)
     _check_sample_rate(sample_rate)
     _check_seed(seed)
-    _check_positive_int("num_workers", num_workers)
+    check_positive_int("num_workers", num_workers)
 
 
 def check_split_percentages(validation_percentage, testing_percentage):

@@ -88,7 +88,6 @@ def BCResNet(
     model(keras.ops.zeros((2, 40, 101, 1))).shape  # (2, 12)
     ```
     """
-    _check_arguments(tau, num_frequencies, dropout_rate)
     features = bc_resnet_feature_extractor(
         tau, num_frequencies=num_frequencies, dropout_rate=dropout_rate
     )
@@ -110,7 +109,7 @@ def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPO
     x = keras.layers.Conv2D(
         channels[0], 5, strides=(2, 1), use_bias=False, name="stem_conv"
     )(x)
-    x = _batch_norm("stem_bn")(x)
+    x = FusedBatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
 
     for stage, num_blocks in enumerate(BLOCKS_PER_STAGE):
@@ -128,7 +127,7 @@ def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPO
     x = keras.layers.ZeroPadding2D(((0, 0), (2, 2)), name="head_pad")(x)
     x = keras.layers.DepthwiseConv2D((5, 5), use_bias=False, name="head_depthwise")(x)
     x = keras.layers.Conv2D(channels[5], 1, use_bias=False, name="head_pointwise")(x)
-    x = _batch_norm("head_bn")(x)
+    x = FusedBatchNormalization(name="head_bn")(x)
     x = keras.layers.ReLU(name="head_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     return keras.Model(inputs, x, name=FEATURE_EXTRACTOR)
@@ -140,7 +139,7 @@ def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
     shortcut = x
     if transition:
         x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_transition_conv")(x)
-        x = _batch_norm(f"{name}_transition_bn")(x)
+        x = FusedBatchNormalization(name=f"{name}_transition_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_transition_relu")(x)
 
     # f2: frequency-wise depthwise conv and sub-spectral normalisation.
@@ -169,7 +168,7 @@ def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
         use_bias=False,
         name=f"{name}_temporal_depthwise",
     )(x)
-    x = _batch_norm(f"{name}_temporal_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_temporal_bn")(x)
     x = keras.layers.Activation("silu", name=f"{name}_temporal_silu")(x)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_temporal_pointwise")(x)
     x = keras.layers.SpatialDropout2D(dropout_rate, name=f"{name}_dropout")(x)
@@ -177,10 +176,6 @@ def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
     residuals = [x, frequency_features] + ([] if transition else [shortcut])
     x = keras.layers.Add(name=f"{name}_add")(residuals)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
-
-
-def _batch_norm(name):
-    return FusedBatchNormalization(name=name)
 
 
 def _check_arguments(tau, num_frequencies, dropout_rate):

@@ -11,6 +11,7 @@ import keras
 
 from swr_keras.models.batch_norm import FusedBatchNormalization
 from swr_keras.models.task_model import FEATURE_EXTRACTOR, build_task_model
+from swr_keras.validation import check_positive_int
 
 NUM_MAPS = 45
 NUM_LAYERS = 13  # dilated 3x3 convolutions after conv0
@@ -61,9 +62,8 @@ def Res15(
 
 def res15_feature_extractor(*, num_features=40, num_maps=NUM_MAPS):
     """The feature extractor `f` of Res15: features -> `num_maps` averages."""
-    for argument, value in (("num_features", num_features), ("num_maps", num_maps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{argument} must be a positive integer. Received: {argument}={value!r}")
+    check_positive_int("num_features", num_features)
+    check_positive_int("num_maps", num_maps)
     inputs = keras.Input((num_features, None, 1), name="features")
     x = keras.layers.Conv2D(num_maps, 3, padding="same", use_bias=False, name="conv0")(inputs)
     x = keras.layers.ReLU(name="relu0")(x)

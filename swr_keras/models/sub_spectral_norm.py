@@ -8,6 +8,7 @@ from swr_keras.models.batch_norm import (
     TORCH_BN_MOMENTUM,
     FusedBatchNormalization,
 )
+from swr_keras.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="swr_keras")
@@ -50,11 +51,7 @@ class SubSpectralNorm(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(num_sub_bands, bool) or not isinstance(num_sub_bands, int) or num_sub_bands < 1:
-            raise ValueError(
-                f"num_sub_bands must be a positive integer. Received: num_sub_bands={num_sub_bands!r}"
-            )
-        self.num_sub_bands = num_sub_bands
+        self.num_sub_bands = check_positive_int("num_sub_bands", num_sub_bands)
         self.epsilon = float(epsilon)
         self.momentum = float(momentum)
         self.band_norms = [

@@ -11,6 +11,8 @@ layer, reparametrises exactly `f`.
 
 import keras
 
+from swr_keras.validation import check_positive_int
+
 FEATURE_EXTRACTOR = "feature_extractor"
 CLASSIFIER = "classifier"
 
@@ -29,7 +31,7 @@ def build_task_model(feature_extractor, num_classes, *, classifier_activation=No
     Returns:
         A Functional model `g(f(x))` whose layers are the input, `f` and `g`.
     """
-    _check_num_classes(num_classes)
+    check_positive_int("num_classes", num_classes)
     if len(feature_extractor.outputs) != 1 or len(feature_extractor.outputs[0].shape) != 2:
         raise ValueError(
             f"The feature extractor '{feature_extractor.name}' must have one output of "
@@ -89,7 +91,7 @@ def with_new_classifier(model, num_classes, *, classifier_activation=_KEEP):
     Returns:
         A new Functional model with the same input and feature extractor.
     """
-    _check_num_classes(num_classes)
+    check_positive_int("num_classes", num_classes)
     old_classifier = classifier(model)
     if classifier_activation is _KEEP:
         classifier_activation = old_classifier.activation
@@ -99,10 +101,3 @@ def with_new_classifier(model, num_classes, *, classifier_activation=_KEEP):
     return build_task_model(
         copy, num_classes, classifier_activation=classifier_activation, name=model.name
     )
-
-
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"num_classes must be a positive integer. Received: num_classes={num_classes!r}"
-        )
