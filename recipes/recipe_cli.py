@@ -3,6 +3,7 @@
 import importlib
 import os
 import sys
+import warnings
 
 # Recipes run as scripts from a checkout: make the package importable even
 # where it was not pip-installed.
@@ -12,6 +13,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # training step maps and faults in its large activations afresh (a BC-ResNet-8
 # step ran up to twice as slow). Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+# Keras warns on the first validation pass of every fit that a finite
+# dataset "ran out of data" and that shuffle=True is ignored for datasets;
+# both are expected here and would bury the progress lines.
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 
 
 def quiet_import(module_name):
@@ -33,7 +40,65 @@ def quiet_import(module_name):
         os.close(devnull)
 
 
+def run(main, program):
+    """`absl.app.run(main)`, with a flag that does not parse reported as one line (exit 2).
+
+    TensorFlow's own INFO logs (SavedModel writing, TFLite conversion) go
+    through absl logging; they are hidden so the progress lines stay readable.
+    """
+    from absl import app, flags, logging
+
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as error:
+            fail(program, error)
+
+    def main_without_info_logs(argv):
+        logging.set_verbosity(logging.WARNING)
+        return main(argv)
+
+    app.run(main_without_info_logs, flags_parser=parse)
+
+
 def fail(program, message):
     """Prints `program: error: message` as one line on stderr and exits with 2."""
     print(f"{program}: error: {' '.join(str(message).split())}", file=sys.stderr)
     sys.exit(2)
+
+
+def check_writable_dir(flag, path):
+    """Creates `path` if needed; raises a one-line ValueError if it cannot be written."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag}={path} cannot be created ({error.strerror}). "
+                         "Choose a writable directory.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}={path} is not writable. Choose a writable directory.")
+
+
+def progress_verbosity():
+    """Keras progress bars on a terminal, one line per epoch in logs and pipes."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def write_json_atomically(path, data):
+    """Writes `data` as JSON to `path` through a temporary file and a rename."""
+    import json
+
+    temp = f"{path}.tmp-{os.getpid()}"
+    with open(temp, "w") as file:
+        json.dump(data, file, indent=2)
+    os.replace(temp, path)
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary `.keras` file and a rename."""
+    temp = f"{path}.tmp-{os.getpid()}.keras"
+    try:
+        model.save(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)

@@ -39,7 +39,7 @@ import numpy as np
 
 from swr_keras.layers import ReparamConv2D, ReparamDense, ReparamDepthwiseConv2D, ReparamLayer
 from swr_keras.model_walk import iter_layers, reparam_layers
-from swr_keras.validation import check_built, resolve_gates
+from swr_keras.validation import check_built, resolve_gates, shape_fits
 
 # Layers whose kernel multiplies are counted, by what one output element costs.
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, ReparamConv2D)
@@ -447,9 +447,7 @@ def _check_compatible(model, symbolic, shapes, input_shape):
         )
     for tensor, shape in zip(symbolic, shapes):
         expected = tuple(tensor.shape[1:])
-        if len(expected) != len(shape) or any(
-            known is not None and known != dim for known, dim in zip(expected, shape)
-        ):
+        if not shape_fits(expected, shape):
             raise ValueError(
                 f"input_shape does not fit model '{model.name}', whose input "
                 f"has shape {tuple(tensor.shape)}. Received: "

@@ -67,3 +67,9 @@ def resolve_gates(layers, gates=None):
     if gates is None:
         gates = [float(layer.gate.numpy()) for layer in layers]
     return check_gates(gates, len(layers))
+
+
+def shape_fits(known_shape, shape):
+    """Whether `shape` has the rank of `known_shape` and agrees with its known (non-None) axes."""
+    return len(known_shape) == len(shape) and all(
+        known is None or known == dim for known, dim in zip(known_shape, shape))

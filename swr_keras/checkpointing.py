@@ -1,0 +1,117 @@
+"""Atomic per-epoch checkpoints that let an interrupted `fit` resume exactly.
+
+A checkpoint is every variable of the model -- weights, BN statistics,
+random-seed states of dropout and Gumbel sampling -- plus the optimizer's and
+the progress (epochs done), saved after each epoch into one `.npz` file
+written under a temporary name and renamed into place. A killed run
+therefore leaves the previous epoch's checkpoint intact, and state and
+progress can never disagree.
+
+Resuming needs the same model built the same way (same variable order),
+the same optimizer, and a data stream that starts at the resumed epoch (see
+`swr_keras.kws.tasks.epoch_datasets`); then the run continues as if it had
+never stopped.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+STATE_FILE = "state.npz"
+
+
+def _write_atomically(path, write):
+    temp = f"{path}.tmp-{os.getpid()}"
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def read_progress(directory):
+    """`{"epochs_done": int, "complete": bool, ...}` of a checkpoint directory."""
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.exists(path):
+        return {"epochs_done": 0, "complete": False}
+    with np.load(path) as saved:
+        return json.loads(str(saved["progress"]))
+
+
+def _model_and_optimizer_variables(model):
+    variables = list(model.variables)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        variables += list(optimizer.variables)
+    return variables
+
+
+def save_state(model, directory, include_optimizer=True, **progress):
+    """Writes every variable of `model` (and of its optimizer) and `progress` atomically."""
+    os.makedirs(directory, exist_ok=True)
+    variables = (_model_and_optimizer_variables(model) if include_optimizer
+                 else list(model.variables))
+    arrays = {f"v{index:05d}": np.asarray(v.numpy()) for index, v in enumerate(variables)}
+    arrays["names"] = np.array([v.path for v in variables])
+    arrays["progress"] = np.array(json.dumps(progress))
+
+    def write(temp):
+        with open(temp, "wb") as file:
+            np.savez(file, **arrays)
+
+    _write_atomically(os.path.join(directory, STATE_FILE), write)
+
+
+def load_state(model, directory, include_optimizer=True):
+    """Assigns the variables saved by `save_state` to `model` (and its optimizer).
+
+    Raises:
+        ValueError: the checkpoint was written by a different model.
+    """
+    variables = (_model_and_optimizer_variables(model) if include_optimizer
+                 else list(model.variables))
+    path = os.path.join(directory, STATE_FILE)
+    with np.load(path) as saved:
+        # Model variables come first, so a model-only load reads a prefix of
+        # a checkpoint written with its optimizer.
+        saved_shapes = [saved[f"v{i:05d}"].shape for i in range(len(saved["names"]))]
+        if saved_shapes[:len(variables)] != [tuple(v.shape) for v in variables] or (
+                include_optimizer and len(saved_shapes) != len(variables)):
+            raise ValueError(
+                f"The checkpoint {path} was written by a different model or optimizer "
+                f"({len(saved_shapes)} variables, this run has {len(variables)}). Use "
+                "another --output_dir or delete that checkpoint.")
+        for index, variable in enumerate(variables):
+            variable.assign(saved[f"v{index:05d}"])
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Restores at the start of `fit` and checkpoints after every epoch.
+
+    Args:
+        directory: where `state.npz` goes.
+        epochs: the epochs of the whole `fit`, recorded with the progress.
+
+    Pass `initial_epoch=read_progress(directory)["epochs_done"]` to `fit`
+    and a data stream that starts there.
+    """
+
+    def __init__(self, directory, epochs):
+        super().__init__()
+        self.directory = directory
+        self.epochs = int(epochs)
+
+    def on_train_begin(self, logs=None):
+        if read_progress(self.directory)["epochs_done"] > 0:
+            load_state(self.model, self.directory)
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_state(
+            self.model, self.directory, epochs_done=epoch + 1, epochs=self.epochs,
+            complete=epoch + 1 >= self.epochs,
+            logs={key: float(value) for key, value in (logs or {}).items()})

@@ -1,0 +1,1 @@
+"""Keyword spotting with SWR: tasks, pre-training, the SWR job, export."""

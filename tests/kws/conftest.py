@@ -1,0 +1,41 @@
+"""A tiny KWS data directory and a tiny pre-trained backbone for the recipe tests."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from swr_keras import models
+from swr_keras.data import synthetic
+from swr_keras.kws import tasks
+
+TINY_TAU = 1.0
+
+
+@pytest.fixture(scope="session")
+def kws_data_dir(tmp_path_factory):
+    """`<dir>/gsc2`: every GSC2 keyword and one unknown word by 10 synthetic speakers."""
+    root = tmp_path_factory.mktemp("kws_data")
+    synthetic.make_gsc_corpus(
+        str(root / "gsc2"), words=synthetic.GSC_KEYWORDS + ("bed",), num_speakers=10,
+        clips_per_word=1, validation_percentage=20.0, testing_percentage=20.0,
+        background_noise_seconds=2.0, num_workers=1)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory):
+    """A BC-ResNet-1 for the 22 multi-lingual classes with non-trivial BN statistics."""
+    keras.utils.set_random_seed(7)
+    model = models.BCResNet(tau=TINY_TAU, num_classes=len(tasks.multilingual_class_names()))
+    batch = np.random.default_rng(7).normal(size=(8, 40, 101, 1)).astype("float32")
+    for _ in range(3):  # moving statistics away from 0/1, as after pre-training
+        model(batch, training=True)
+    path = str(tmp_path_factory.mktemp("pretrained") / "model.keras")
+    model.save(path)
+    return path
+
+
+def recipe_path(name):
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "recipes", name)

@@ -1,0 +1,130 @@
+"""The KWS job: resuming after a kill gives the uninterrupted result; baselines train what they claim."""
+
+import os
+
+import numpy as np
+import pytest
+
+from swr_keras import checkpointing
+from swr_keras import cost as cost_lib
+from swr_keras.kws import backbones, job as job_lib, tasks
+from swr_keras.model_walk import reparam_layers
+from swr_keras.models import task_model
+
+from .conftest import TINY_TAU
+
+SETTINGS = job_lib.Settings(supernet_epochs=1, policy_epochs=2, reparam_epochs=2, batch_size=8,
+                            learning_rate=3e-3, seed=3)
+
+
+class Killed(Exception):
+    """Stands in for the process being killed right after a checkpoint."""
+
+
+def make_job(kws_data_dir, tiny_pretrained, work_dir, settings=SETTINGS):
+    corpus = tasks.list_task("gsc2", tasks.resolve_data_dir(kws_data_dir), seed=0)
+    pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
+    return job_lib.Job(corpus, pretrained, settings, str(work_dir), identity=("test",), verbose=0)
+
+
+def run_swr(job):
+    job.train_policy()
+    row, merged = job.reparametrize_for(0.5)
+    deltas = [layer.kernel_delta.numpy() for layer in reparam_layers(job.trainer.model)]
+    return row, deltas
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_job(kws_data_dir, tiny_pretrained, tmp_path_factory):
+    job = make_job(kws_data_dir, tiny_pretrained, tmp_path_factory.mktemp("full"))
+    return job, *run_swr(job)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(uninterrupted_job):
+    _, row, deltas = uninterrupted_job
+    return row, deltas
+
+
+def test_killed_job_resumes_to_the_uninterrupted_result(
+        kws_data_dir, tiny_pretrained, tmp_path, monkeypatch, uninterrupted):
+    # Killed after the first epoch of stage 1b, then after the first epoch of
+    # stage 2 (whose restart must rebuild the super-net state from stage 1's
+    # checkpoint), then run to the end.
+    save = checkpointing.EpochCheckpoint.on_epoch_end
+    for kill_in in ("stage1b_policy", "stage2_reparam_c0.50"):
+        def save_then_die(self, epoch, logs=None, kill_in=kill_in):
+            save(self, epoch, logs)
+            if os.path.basename(self.directory) == kill_in and epoch == 0:
+                raise Killed()
+
+        with monkeypatch.context() as patch:
+            patch.setattr(checkpointing.EpochCheckpoint, "on_epoch_end", save_then_die)
+            with pytest.raises(Killed):
+                run_swr(make_job(kws_data_dir, tiny_pretrained, tmp_path))
+    row, deltas = run_swr(make_job(kws_data_dir, tiny_pretrained, tmp_path))
+    expected_row, expected_deltas = uninterrupted
+    assert row["gates"] == expected_row["gates"]
+    assert row["test_accuracy"] == pytest.approx(expected_row["test_accuracy"], abs=1e-6)
+    for got, want in zip(deltas, expected_deltas):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_a_new_target_cost_reuses_stage_one(kws_data_dir, tiny_pretrained, uninterrupted_job):
+    job, _, _ = uninterrupted_job
+    stage1 = os.path.join(job._directory("stage1b_policy"), checkpointing.STATE_FILE)
+    written = os.stat(stage1).st_mtime_ns
+    again = make_job(kws_data_dir, tiny_pretrained, job.work_dir)
+    again.train_policy()
+    row, _ = again.reparametrize_for(0.2)
+    assert os.stat(stage1).st_mtime_ns == written
+    assert row["target_cost"] == 0.2
+    assert os.path.isdir(again._directory("stage2_reparam_c0.20"))
+    np.testing.assert_array_equal(again.trainer.policy_network.binary_policy(0.7),
+                                  job.trainer.policy_network.binary_policy(0.7))
+
+
+def test_swr_row_reports_a_merged_model_equal_to_the_reparametrised_one(uninterrupted):
+    row, _ = uninterrupted
+    assert row["merged_max_abs_diff"] < 1e-4
+    assert row["mult_ratio"] == 1.0
+    assert row["num_layers"] == 43
+    assert row["reparametrised_layers"] == sum(row["gates"])
+    assert 0.0 <= row["added_ratio"] <= 1.0
+    assert row["param_ratio_two_tasks"] == pytest.approx(
+        (row["backbone_parameters"] + 2 * row["task_parameters"]) / row["backbone_parameters"])
+
+
+def test_controllability_covers_the_plot_costs(uninterrupted_job):
+    job, _, _ = uninterrupted_job
+    decided = job.controllability()
+    assert sorted(decided) == list(job_lib.CONTROLLABILITY_COSTS)
+    for gates, ratio in decided.values():
+        assert len(gates) == 43
+        assert ratio == pytest.approx(cost_lib.added_parameter_ratio(job.trainer.model, gates))
+
+
+def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pretrained, tmp_path):
+    settings = job_lib.Settings(method="finetune_classifier", reparam_epochs=1, batch_size=8)
+    job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
+    before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
+    head_before = [w.numpy() for w in task_model.classifier(job.base_model).weights]
+    row, model = job.finetune()
+    after = [w.numpy() for w in task_model.feature_extractor(model).weights]
+    for got, want in zip(after, before):  # BN statistics included
+        np.testing.assert_array_equal(got, want)
+    assert any(not np.array_equal(a.numpy(), b)
+               for a, b in zip(task_model.classifier(model).weights, head_before))
+    kernel = task_model.classifier(model).kernel
+    assert row["task_parameters"] == kernel.shape[0] * kernel.shape[1] + kernel.shape[1]
+
+
+def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrained, tmp_path):
+    settings = job_lib.Settings(method="finetune_all", reparam_epochs=1, batch_size=8)
+    job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
+    before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
+    row, model = job.finetune()
+    after = [w.numpy() for w in task_model.feature_extractor(model).weights]
+    changed = sum(not np.array_equal(a, b) for a, b in zip(after, before))
+    assert changed > 0.9 * len(before)
+    assert row["param_ratio_two_tasks"] == pytest.approx(3.0, abs=0.01)
