@@ -7,8 +7,8 @@ model, checks that the merged model computes what the reparametrised one
 does, and prints accuracy and cost per target cost next to fine-tuning all
 weights and fine-tuning the classifier only, trained as long as one SWR stage.
 
-This demonstrates the library until the keyword-spotting recipe
-(`recipes/kws.py`) lands; it is not a paper experiment.
+A demonstration of the library on a small conv net, not a paper experiment;
+the main job is the keyword-spotting recipe, `recipes/kws.py`.
 
     python recipes/demo.py --target_cost=0.1,0.5 --seed=0
 """
