@@ -40,6 +40,8 @@ flags.DEFINE_list("target_cost", ["0.5"], "Target cost(s) c in [0, 1], comma-sep
 flags.DEFINE_string("method", "swr", "swr, not_staged (ablation: policy and deltas co-optimised), "
                     "finetune_all or finetune_classifier (baselines).")
 kws_flags.define_training_flags()
+# Listed by --help with this recipe's own flags (absl shows only key flags there).
+flags.adopt_module_key_flags(kws_flags)
 flags.DEFINE_string("output_dir", "runs/kws", "metrics.json, plots, TensorBoard logs, checkpoints, "
                     "TFLite files.")
 flags.DEFINE_string("export_dir", "saved_models", "TF Serving exports go to "

@@ -38,6 +38,8 @@ flags.DEFINE_string("project_name", "", "Sub-directory of the search; default ta
 flags.DEFINE_bool("overwrite", False, "Delete an earlier search of the same project first "
                   "(never on workers of a distributed search).")
 kws_flags.define_training_flags()
+# Listed by --help with this recipe's own flags (absl shows only key flags there).
+flags.adopt_module_key_flags(kws_flags)
 
 
 def check_flags():
