@@ -69,15 +69,17 @@ def main(argv):
     try:
         costs = check_flags()
         pretrained, source, corpus, pretrained_path = kws_flags.load_pretrained_and_corpus()
+
+        from swr_keras.kws import job as job_lib
+        from swr_keras.kws import run_report
+
+        job = job_lib.Job(corpus, pretrained, kws_flags.settings(FLAGS.method), FLAGS.output_dir,
+                          kws_flags.job_identity(source, pretrained_path),
+                          verbose=recipe_cli.progress_verbosity())
+        job.check_resumable(costs)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 
-    from swr_keras.kws import job as job_lib
-    from swr_keras.kws import run_report
-
-    job = job_lib.Job(corpus, pretrained, kws_flags.settings(FLAGS.method), FLAGS.output_dir,
-                      kws_flags.job_identity(source, pretrained_path),
-                      verbose=recipe_cli.progress_verbosity())
     report = run_report.RunReport(FLAGS.output_dir, FLAGS.export_dir if FLAGS.export else None,
                                   job, task=FLAGS.task, flags_text=" ".join(sys.argv[1:]))
     if FLAGS.method in job_lib.SWR_METHODS:

@@ -45,6 +45,11 @@ flags.DEFINE_string("work_dir", "runs/pretrain_kws", "Checkpoints (for resuming)
 
 PROGRAM = "pretrain_kws.py"
 
+# What a checkpoint in --work_dir was trained with; resuming it under other
+# values is refused.
+TRAINING_FLAGS = ("backbone", "tau", "data_dir", "epochs", "warmup_epochs", "batch_size",
+                  "optimizer", "learning_rate", "weight_decay", "augment", "seed")
+
 
 def check_flags():
     validation = recipe_cli.quiet_import("swr_keras.validation")
@@ -66,6 +71,9 @@ def main(argv):
     del argv
     try:
         check_flags()
+        checkpoint_dir = os.path.join(FLAGS.work_dir, "checkpoint")
+        run = {name: FLAGS[name].value for name in TRAINING_FLAGS}
+        recipe_cli.quiet_import("swr_keras.checkpointing").check_resumable(checkpoint_dir, run)
         tasks = recipe_cli.quiet_import("swr_keras.kws.tasks")
         print("== data", flush=True)
         source = tasks.resolve_data_dir(FLAGS.data_dir)
@@ -89,7 +97,6 @@ def main(argv):
             FLAGS.warmup_epochs * steps, FLAGS.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
-    checkpoint_dir = os.path.join(FLAGS.work_dir, "checkpoint")
     done = checkpointing.read_progress(checkpoint_dir)["epochs_done"]
     name = backbones.describe(FLAGS.backbone, FLAGS.tau)
     print(f"== training {name} ({model.count_params():,} parameters) for {FLAGS.epochs} epochs "
@@ -99,7 +106,7 @@ def main(argv):
                                      first_epoch=done, epochs=FLAGS.epochs, augment=FLAGS.augment)
         model.fit(train, epochs=FLAGS.epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=tasks.evaluation_dataset(corpus, "valid"),
-                  callbacks=[checkpointing.EpochCheckpoint(checkpoint_dir, FLAGS.epochs),
+                  callbacks=[checkpointing.EpochCheckpoint(checkpoint_dir, FLAGS.epochs, run=run),
                              keras.callbacks.TensorBoard(os.path.join(FLAGS.work_dir, "logs"))],
                   verbose=recipe_cli.progress_verbosity())
     else:

@@ -41,6 +41,27 @@ def read_progress(directory):
         return json.loads(str(saved["progress"]))
 
 
+def check_resumable(directory, run):
+    """Raises ValueError if `directory` holds a checkpoint of a run other than `run`.
+
+    `run` is a JSON-compatible dict of what determines the training (epochs,
+    schedule, seed, ...), recorded by `EpochCheckpoint(..., run=run)`.
+    Resuming under other settings would splice two schedules into one model
+    without a word, so it is refused. Checkpoints that recorded no run are
+    accepted.
+    """
+    saved = read_progress(directory).get("run")
+    if saved is None:
+        return
+    run = json.loads(json.dumps(run))
+    differing = sorted(key for key in set(saved) | set(run) if saved.get(key) != run.get(key))
+    if differing:
+        changes = ", ".join(f"{key} {saved.get(key)!r} -> {run.get(key)!r}" for key in differing)
+        raise ValueError(
+            f"{directory} holds the checkpoint of another run ({changes}). Use another "
+            "output or work directory, or delete that checkpoint to start over.")
+
+
 def _model_and_optimizer_variables(model):
     variables = list(model.variables)
     optimizer = getattr(model, "optimizer", None)
@@ -96,15 +117,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         directory: where `state.npz` goes.
         epochs: the epochs of the whole `fit`, recorded with the progress.
+        run: optional JSON-compatible dict of the settings this training
+            depends on, recorded with the progress; `check_resumable`
+            compares a later run's settings with it.
 
     Pass `initial_epoch=read_progress(directory)["epochs_done"]` to `fit`
     and a data stream that starts there.
     """
 
-    def __init__(self, directory, epochs):
+    def __init__(self, directory, epochs, run=None):
         super().__init__()
         self.directory = directory
         self.epochs = int(epochs)
+        self.run = run
 
     def on_train_begin(self, logs=None):
         if read_progress(self.directory)["epochs_done"] > 0:
@@ -113,5 +138,5 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         save_state(
             self.model, self.directory, epochs_done=epoch + 1, epochs=self.epochs,
-            complete=epoch + 1 >= self.epochs,
+            complete=epoch + 1 >= self.epochs, run=self.run,
             logs={key: float(value) for key, value in (logs or {}).items()})

@@ -4,7 +4,10 @@ Every stage trains through `fit` with an `EpochCheckpoint`, so a killed job
 run again with the same settings resumes from the last completed epoch of the
 stage it was in. Stage 1 (super-net, policy network) is stored under a key
 of the settings it depends on, so a new target cost reuses it; each target
-cost's stage 2 has its own checkpoint and its result is kept once finished.
+cost's stage 2 (and each baseline) has its own checkpoint, named with its
+epochs, and its result is kept once finished. Every checkpoint records the
+settings it was trained with; `Job.check_resumable` refuses to resume one
+under other settings.
 
 Methods:
     `"swr"`: super-net (1a) -> policy network (1b) -> reparametrisation (2)
@@ -85,7 +88,8 @@ class Job:
         self.settings = settings
         self.work_dir = work_dir
         self.verbose = verbose
-        self.key = settings.key(identity=list(identity))
+        self.identity = list(identity)
+        self.key = settings.key(identity=self.identity)
         keras.utils.set_random_seed(settings.seed)
         self.base_model = task_model_lib.with_new_classifier(pretrained, len(corpus.class_names))
         self.steps = tasks.num_batches(corpus, "train", settings.batch_size, drop_remainder=True)
@@ -103,9 +107,40 @@ class Job:
     def _directory(self, name):
         return os.path.join(self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name)
 
+    def _run(self, name, epochs):
+        """What a stage's checkpoint records: the settings its training depends on."""
+        settings = dataclasses.asdict(self.settings)
+        settings.pop("reparam_epochs")  # Stage 1 is shared; stage 2 has `epochs`.
+        return {"stage": name, "epochs": int(epochs), "identity": self.identity, **settings}
+
+    def _stages(self, target_costs=()):
+        """`(name, epochs)` of every stage this job trains for `target_costs`."""
+        s = self.settings
+        if s.method == "swr":
+            first = [("stage1a_supernet", s.supernet_epochs), ("stage1b_policy", s.policy_epochs)]
+        elif s.method == "not_staged":
+            first = [("joint_not_staged", s.supernet_epochs + s.policy_epochs)]
+        else:
+            return [(self._finetune_name(), s.reparam_epochs)]
+        return first + [(self._reparam_name(c), s.reparam_epochs) for c in target_costs]
+
+    def _reparam_name(self, target_cost):
+        return f"stage2_reparam_c{target_cost:.2f}_e{self.settings.reparam_epochs}"
+
+    def _finetune_name(self):
+        return f"{self.settings.method}_e{self.settings.reparam_epochs}"
+
+    def check_resumable(self, target_costs=()):
+        """Raises a one-line ValueError before any training if a checkpoint this
+        job would resume was written under other settings (e.g. by an older
+        version of the job in the same output directory)."""
+        for name, epochs in self._stages(target_costs):
+            checkpointing.check_resumable(self._directory(name), self._run(name, epochs))
+
     def _fit(self, model, name, epochs, fit):
         """Runs `fit(data, callbacks, initial_epoch)` with checkpoints; skips a finished stage."""
         directory = self._directory(name)
+        checkpointing.check_resumable(directory, self._run(name, epochs))
         progress = checkpointing.read_progress(directory)
         if progress["complete"]:
             print(f"   {name}: finished earlier, reusing its checkpoint", flush=True)
@@ -118,7 +153,7 @@ class Job:
                                     seed=self.settings.seed, first_epoch=done, epochs=epochs,
                                     augment=self.settings.augment)
         callbacks = [
-            checkpointing.EpochCheckpoint(directory, epochs),
+            checkpointing.EpochCheckpoint(directory, epochs, run=self._run(name, epochs)),
             keras.callbacks.TensorBoard(os.path.join(self.work_dir, "logs", name),
                                         write_graph=False),
         ]
@@ -169,7 +204,7 @@ class Job:
         A target cost finished by an earlier run is not retrained: its
         checkpoint is loaded and evaluated again.
         """
-        name = f"stage2_reparam_c{target_cost:.2f}"
+        name = self._reparam_name(target_cost)
         s = self.settings
         self.trainer.set_stage("reparam", target_cost=target_cost)
         self._fit_swr_stage("reparam", name, s.reparam_epochs, target_cost=target_cost)
@@ -206,7 +241,7 @@ class Job:
             model.fit(data, epochs=s.reparam_epochs, initial_epoch=initial_epoch,
                       steps_per_epoch=self.steps, callbacks=callbacks, verbose=self.verbose)
 
-        self._fit(model, s.method, s.reparam_epochs, fit)
+        self._fit(model, self._finetune_name(), s.reparam_epochs, fit)
         task_parameters = cost_lib.count_parameters(
             task_model_lib.classifier(model) if classifier_only else model)
         row = {"method": s.method, "target_cost": None, **self._accuracies(model),

@@ -51,7 +51,7 @@ def test_killed_job_resumes_to_the_uninterrupted_result(
     # stage 2 (whose restart must rebuild the super-net state from stage 1's
     # checkpoint), then run to the end.
     save = checkpointing.EpochCheckpoint.on_epoch_end
-    for kill_in in ("stage1b_policy", "stage2_reparam_c0.50"):
+    for kill_in in ("stage1b_policy", "stage2_reparam_c0.50_e2"):
         def save_then_die(self, epoch, logs=None, kill_in=kill_in):
             save(self, epoch, logs)
             if os.path.basename(self.directory) == kill_in and epoch == 0:
@@ -78,7 +78,7 @@ def test_a_new_target_cost_reuses_stage_one(kws_data_dir, tiny_pretrained, unint
     row, _ = again.reparametrize_for(0.2)
     assert os.stat(stage1).st_mtime_ns == written
     assert row["target_cost"] == 0.2
-    assert os.path.isdir(again._directory("stage2_reparam_c0.20"))
+    assert os.path.isdir(again._directory("stage2_reparam_c0.20_e2"))
     np.testing.assert_array_equal(again.trainer.policy_network.binary_policy(0.7),
                                   job.trainer.policy_network.binary_policy(0.7))
 
@@ -129,3 +129,17 @@ def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrain
     changed = sum(not np.array_equal(a, b) for a, b in zip(after, before))
     assert changed > 0.9 * len(before)
     assert row["param_ratio_two_tasks"] == pytest.approx(3.0, abs=0.01)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkeypatch):
+    job, _, _ = uninterrupted_job
+    job.check_resumable([0.5])  # its own checkpoints
+    recorded = job._run
+
+    def other_run(name, epochs):
+        return {**recorded(name, epochs), "learning_rate": 1.0}
+
+    monkeypatch.setattr(job, "_run", other_run)
+    with pytest.raises(ValueError, match=r"learning_rate 0\.003 -> 1\.0.*delete that checkpoint"):
+        job.check_resumable([0.5])
+

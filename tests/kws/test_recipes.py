@@ -8,7 +8,7 @@ import sys
 import keras
 import pytest
 
-from swr_keras import models
+from swr_keras import checkpointing, models
 
 from .conftest import TINY_TAU, recipe_path
 
@@ -82,8 +82,8 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
                         *TINY_RUN, "--target_cost=0.3,0.5", f"--output_dir={out}",
                         f"--export_dir={exports}")
     assert result.returncode == 0, result.stderr[-3000:]
-    for stage in ("stage1a_supernet", "stage1b_policy", "stage2_reparam_c0.30",
-                  "stage2_reparam_c0.50"):
+    for stage in ("stage1a_supernet", "stage1b_policy", "stage2_reparam_c0.30_e1",
+                  "stage2_reparam_c0.50_e1"):
         assert f"== {stage}: 1 epochs" in result.stdout
     assert "SWR c=0.30" in result.stdout and "SWR c=0.50" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
@@ -111,6 +111,23 @@ def test_pretrain_bad_flags_exit_2_with_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("pretrain_kws.py: error: --warmup_epochs must be in "
                                      "[0, --epochs). Received: 2")
+
+
+def test_pretrain_refuses_to_resume_a_checkpoint_of_other_flags(tmp_path):
+    # A checkpoint left by `pretrain_kws.py --epochs=8` with every other flag at its default.
+    defaults = {"backbone": "bc_resnet", "tau": 8.0, "data_dir": "", "epochs": 8,
+                "warmup_epochs": 1, "batch_size": 100, "optimizer": "sgd", "learning_rate": 0.1,
+                "weight_decay": 1e-3, "augment": True, "seed": 0}
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    checkpointing.save_state(model, str(tmp_path / "w" / "checkpoint"), include_optimizer=False,
+                             epochs_done=1, epochs=8, complete=False, run=defaults)
+    result = run_recipe("pretrain_kws.py", "--epochs=20", f"--output_dir={tmp_path}/m",
+                        f"--work_dir={tmp_path}/w")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"pretrain_kws.py: error: {tmp_path}/w/checkpoint holds the checkpoint of another run "
+        "(epochs 8 -> 20). Use another output or work directory, or delete that checkpoint to "
+        "start over.")
 
 
 def test_tune_lambda_bad_flags_exit_2_with_one_line(tmp_path):
