@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from swr_keras import checkpointing
+from swr_keras.data import synthetic
 from swr_keras.kws import backbones, job as job_lib, tasks
 from swr_keras.model_walk import reparam_layers
 from swr_keras.models import task_model
@@ -143,3 +144,32 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkey
     with pytest.raises(ValueError, match=r"learning_rate 0\.003 -> 1\.0.*delete that checkpoint"):
         job.check_resumable([0.5])
 
+
+
+@pytest.fixture(scope="module")
+def mandarin_data_dir(tmp_path_factory):
+    """A tiny synthetic MC-KWS, with a GSC2 folder for its background noise (>= 2.24 s)."""
+    root = tmp_path_factory.mktemp("mandarin")
+    synthetic.make_gsc_corpus(str(root / "gsc2"), words=("yes",), num_speakers=2,
+                              clips_per_word=1, background_noise_seconds=3.0, num_workers=1)
+    synthetic.make_mc_kws_corpus(str(root / "mc_kws"), num_speakers=6, clips_per_word=1,
+                                 num_workers=1, seed=3)
+    return str(root)
+
+
+def test_not_staged_swr_on_mandarin_clips(mandarin_data_dir, tiny_pretrained, tmp_path):
+    corpus = tasks.list_task("mc_kws", tasks.resolve_data_dir(mandarin_data_dir), seed=0)
+    pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
+    settings = job_lib.Settings(method="not_staged", supernet_epochs=1, policy_epochs=1,
+                                reparam_epochs=1, batch_size=8, seed=1)
+    job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("test",), verbose=0)
+    assert job.input_shape == (40, 225, 1)  # 2.24 s clips
+    job.train_policy()
+    row, merged = job.reparametrize_for(0.5)
+    # The ablation trains policy and deltas together in one stage of 1a + 1b epochs.
+    assert checkpointing.read_progress(job._directory("joint_not_staged"))["epochs"] == 2
+    assert not os.path.exists(job._directory("stage1a_supernet"))
+    assert merged.output_shape == (None, 12)
+    assert row["method"] == "not_staged" and row["num_layers"] == 43
+    assert row["merged_max_abs_diff"] < 1e-4
+    assert 0 <= row["test_accuracy"] <= 1
