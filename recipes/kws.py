@@ -32,7 +32,6 @@ import recipe_cli
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PROGRAM = "kws.py"
-METHODS = ("swr", "not_staged", "finetune_all", "finetune_classifier")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("target_cost", ["0.5"], "Target cost(s) c in [0, 1], comma-separated; one policy "
@@ -51,8 +50,9 @@ flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
 
 def check_flags():
     """Every check that needs no data; raises a one-line ValueError/FileNotFoundError."""
-    if FLAGS.method not in METHODS:
-        raise ValueError(f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(METHODS)}.")
+    methods = recipe_cli.quiet_import("swr_keras.kws.job").METHODS
+    if FLAGS.method not in methods:
+        raise ValueError(f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods)}.")
     costs = [kws_flags.parse_target_cost(text) for text in FLAGS.target_cost]
     if not costs:
         raise ValueError("--target_cost needs at least one value in [0, 1], e.g. --target_cost=0.5")

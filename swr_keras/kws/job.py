@@ -113,16 +113,21 @@ class Job:
         settings.pop("reparam_epochs")  # Stage 1 is shared; stage 2 has `epochs`.
         return {"stage": name, "epochs": int(epochs), "identity": self.identity, **settings}
 
+    def _stage_one(self):
+        """`(SWRTrainer stage, checkpoint name, epochs)` of stage 1, or of the joint ablation."""
+        s = self.settings
+        if s.method == "swr":
+            return [("supernet", "stage1a_supernet", s.supernet_epochs),
+                    ("policy", "stage1b_policy", s.policy_epochs)]
+        return [("joint", "joint_not_staged", s.supernet_epochs + s.policy_epochs)]
+
     def _stages(self, target_costs=()):
         """`(name, epochs)` of every stage this job trains for `target_costs`."""
         s = self.settings
-        if s.method == "swr":
-            first = [("stage1a_supernet", s.supernet_epochs), ("stage1b_policy", s.policy_epochs)]
-        elif s.method == "not_staged":
-            first = [("joint_not_staged", s.supernet_epochs + s.policy_epochs)]
-        else:
+        if s.method not in SWR_METHODS:
             return [(self._finetune_name(), s.reparam_epochs)]
-        return first + [(self._reparam_name(c), s.reparam_epochs) for c in target_costs]
+        return ([(name, epochs) for _, name, epochs in self._stage_one()]
+                + [(self._reparam_name(c), s.reparam_epochs) for c in target_costs])
 
     def _reparam_name(self, target_cost):
         return f"stage2_reparam_c{target_cost:.2f}_e{self.settings.reparam_epochs}"
@@ -177,11 +182,8 @@ class Job:
         self.trainer = SWRTrainer(reparametrize(self.base_model, bn_affine=s.bn_affine),
                                   policy_loss_weight=s.policy_loss_weight,
                                   bn_affine=s.bn_affine, seed=s.seed)
-        if s.method == "swr":
-            self._fit_swr_stage("supernet", "stage1a_supernet", s.supernet_epochs)
-            self._fit_swr_stage("policy", "stage1b_policy", s.policy_epochs)
-        else:
-            self._fit_swr_stage("joint", "joint_not_staged", s.supernet_epochs + s.policy_epochs)
+        for stage, name, epochs in self._stage_one():
+            self._fit_swr_stage(stage, name, epochs)
         return self.trainer
 
     @staticmethod
