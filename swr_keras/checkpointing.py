@@ -47,13 +47,17 @@ def check_resumable(directory, run):
     `run` is a JSON-compatible dict of what determines the training (epochs,
     schedule, seed, ...), recorded by `EpochCheckpoint(..., run=run)`.
     Resuming under other settings would splice two schedules into one model
-    without a word, so it is refused. Checkpoints that recorded no run are
-    accepted.
+    without a word, so it is refused. A checkpoint that recorded no run
+    (written before runs were recorded) is compared on its epochs only.
     """
-    saved = read_progress(directory).get("run")
-    if saved is None:
+    progress = read_progress(directory)
+    if not progress["epochs_done"]:
         return
     run = json.loads(json.dumps(run))
+    saved = progress.get("run")
+    if saved is None:
+        saved = {"epochs": progress.get("epochs")} if "epochs" in run else {}
+        run = {key: run[key] for key in saved}
     differing = sorted(key for key in set(saved) | set(run) if saved.get(key) != run.get(key))
     if differing:
         changes = ", ".join(f"{key} {saved.get(key)!r} -> {run.get(key)!r}" for key in differing)

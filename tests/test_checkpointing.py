@@ -47,10 +47,15 @@ def test_another_run_is_refused_with_what_differs(tmp_path):
         checkpointing.check_resumable(tmp_path, {**RUN, "epochs": 8, "seed": 1})
 
 
-def test_an_empty_directory_or_a_checkpoint_without_a_run_resumes(tmp_path):
+def test_an_empty_directory_resumes(tmp_path):
     checkpointing.check_resumable(tmp_path / "none", RUN)
+
+
+def test_a_checkpoint_without_a_run_is_compared_on_its_epochs(tmp_path):
     save_epoch(small_model(seed=1), tmp_path, epoch=0, run=None)
-    checkpointing.check_resumable(tmp_path, {**RUN, "epochs": 8})
+    checkpointing.check_resumable(tmp_path, {**RUN, "seed": 5})  # only epochs were recorded
+    with pytest.raises(ValueError, match=r"\(epochs 3 -> 8\)"):
+        checkpointing.check_resumable(tmp_path, {**RUN, "epochs": 8})
 
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path):
