@@ -93,7 +93,7 @@ def load_pretrained_and_corpus():
     pretrained = backbones.load_pretrained(path, FLAGS.backbone,
                                            len(tasks.multilingual_class_names()), FLAGS.tau)
     print("== data", flush=True)
-    source = tasks.resolve_data_dir(FLAGS.data_dir)
+    source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="transfer")
     corpus = tasks.list_task(FLAGS.task, source, seed=FLAGS.seed)
     counts = {split: sum(len(t) for t in corpus.splits[split]) for split in ("train", "valid", "test")}
     print(f"   task {FLAGS.task}: {len(corpus.class_names)} classes, clips {counts}", flush=True)

@@ -76,7 +76,7 @@ def main(argv):
         recipe_cli.quiet_import("swr_keras.checkpointing").check_resumable(checkpoint_dir, run)
         tasks = recipe_cli.quiet_import("swr_keras.kws.tasks")
         print("== data", flush=True)
-        source = tasks.resolve_data_dir(FLAGS.data_dir)
+        source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="pretraining")
         corpus = tasks.list_task("multilingual", source, seed=FLAGS.seed)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)

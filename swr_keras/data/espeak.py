@@ -211,7 +211,7 @@ def check_voice(voice, name="voice"):
         raise ValueError(f"`{name}` must be a non-empty string. Received: {name}={voice!r}")
     language, _, variant = voice.partition("+")
     if language not in available_languages():
-        examples = ", ".join(repr(name) for name in ("en", "en-us", "cmn", "de", "fr", "ja"))
+        examples = ", ".join(repr(name) for name in ("en", "en-US", "cmn", "de", "fr", "ja"))
         raise ValueError(
             f"eSpeak NG has no language {language!r}. Use one of "
             "`swr_keras.data.espeak.available_languages()`, e.g. "

@@ -2,8 +2,10 @@
 
 A data directory holds `gsc2/` (Speech Commands v0.02 layout) and `mc_kws/`
 (MC-KWS layout), exactly what `swr_keras.data.synthetic` writes. Without one,
-the synthetic default corpus is generated into a cache directory on first use
-(`$SWR_KERAS_CACHE`, else `~/.cache/swr_keras`).
+a synthetic default corpus is generated into a cache directory on first use
+(`$SWR_KERAS_CACHE`, else `~/.cache/swr_keras`): pre-training uses the one
+the shipped backbone learnt from, transfer a second one of other speakers
+(the English ones with an American accent).
 
 Tasks: `"gsc2"` (12-way English, 1 s clips), `"mc_kws"` (12-way Mandarin,
 2.24 s) and `"multilingual"` (their 22-class union, for pre-training).
@@ -56,22 +58,26 @@ class DataSource:
         return "start" if self.synthetic else "energy"
 
 
-def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2):
-    """The `DataSource` of `data_dir`, or of the default synthetic corpus.
+def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2, synthetic_corpus="transfer"):
+    """The `DataSource` of `data_dir`, or of a default synthetic corpus.
 
     Args:
         data_dir: a directory with `gsc2/` and `mc_kws/`; `None` or `""`
-            generates (once) and uses the synthetic corpus.
+            generates (once) and uses the synthetic corpus `synthetic_corpus`.
         cache_dir: where the synthetic corpus goes; default
             `default_cache_dir()`.
         num_workers: parallel eSpeak NG processes for the first generation.
+        synthetic_corpus: which default corpus stands in for a missing
+            `data_dir`: `"transfer"` (the downstream tasks) or
+            `"pretraining"` (what the shipped backbone learnt from); see
+            `synthetic.DEFAULT_CORPORA`.
 
     Raises:
         FileNotFoundError: `data_dir` or its `gsc2/` folder is missing.
     """
     if not data_dir:
         paths = synthetic.ensure_default_corpus(
-            cache_dir or default_cache_dir(), num_workers=num_workers)
+            cache_dir or default_cache_dir(), num_workers=num_workers, corpus=synthetic_corpus)
         return DataSource(paths.gsc2, paths.mc_kws, synthetic=True)
     data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
     if not os.path.isdir(data_dir):

@@ -345,27 +345,41 @@ def test_synthesize_rejects_unknown_variant_and_bad_rate():
         espeak.synthesize("yes", rate=5)
 
 
+
+def test_unknown_language_error_suggests_only_available_languages():
+    with pytest.raises(ValueError, match="no language 'xx'") as info:
+        espeak.check_voice("xx")
+    suggested = re.findall(r"'([^']+)'", str(info.value).split("e.g.")[1].split("Received")[0])
+    assert "en-US" in suggested
+    assert set(suggested) <= set(espeak.available_languages())
+
+
 # Default-corpus cache
 
 
 @pytest.fixture
 def tiny_default(monkeypatch):
-    """Shrinks the default corpus; returns the list of GSC generation calls."""
+    """Shrinks the default corpora; returns the settings of each generation call."""
     calls = []
     make_gsc, make_mc = synthetic.make_gsc_corpus, synthetic.make_mc_kws_corpus
 
-    def fake_gsc(output_dir, num_workers):
-        calls.append(output_dir)
+    def fake_gsc(output_dir, num_workers, **options):
+        calls.append(("gsc2", output_dir, options))
         return make_gsc(output_dir, words=["yes"], num_speakers=2, clips_per_word=1,
-                        background_noise_seconds=1.0, num_workers=num_workers)
+                        background_noise_seconds=1.0, num_workers=num_workers, **options)
 
-    def fake_mc(output_dir, num_workers):
+    def fake_mc(output_dir, num_workers, **options):
+        calls.append(("mc_kws", output_dir, options))
         return make_mc(output_dir, keywords=["打开"], num_speakers=1, clips_per_word=1,
-                       num_workers=num_workers)
+                       num_workers=num_workers, **options)
 
     monkeypatch.setattr(synthetic, "make_gsc_corpus", fake_gsc)
     monkeypatch.setattr(synthetic, "make_mc_kws_corpus", fake_mc)
     return calls
+
+
+PRETRAINING_NAME = synthetic.DEFAULT_CORPORA["pretraining"].name
+TRANSFER_NAME = synthetic.DEFAULT_CORPORA["transfer"].name
 
 
 def test_ensure_default_corpus_generates_once(tmp_path, tiny_default):
@@ -373,28 +387,49 @@ def test_ensure_default_corpus_generates_once(tmp_path, tiny_default):
     assert os.path.isfile(os.path.join(paths.gsc2, "validation_list.txt"))
     assert os.path.isfile(os.path.join(paths.mc_kws, "UTTRANSINFO.txt"))
     assert synthetic.ensure_default_corpus(str(tmp_path)) == paths
-    assert len(tiny_default) == 1
-    assert os.listdir(tmp_path) == [synthetic.DEFAULT_CORPUS_NAME]
+    assert [corpus for corpus, _, _ in tiny_default] == ["gsc2", "mc_kws"]
+    assert os.listdir(tmp_path) == [PRETRAINING_NAME]
+
+
+def test_transfer_corpus_has_other_speakers_and_accent(tmp_path, tiny_default):
+    pretraining = synthetic.ensure_default_corpus(str(tmp_path))
+    transfer = synthetic.ensure_default_corpus(str(tmp_path), corpus="transfer")
+    assert sorted(os.listdir(tmp_path)) == sorted([PRETRAINING_NAME, TRANSFER_NAME])
+    assert transfer.gsc2 == str(tmp_path / TRANSFER_NAME / "gsc2")
+    pretraining_options = [options for _, _, options in tiny_default[:2]]
+    transfer_options = [options for _, _, options in tiny_default[2:]]
+    assert pretraining_options == [{}, {}]
+    assert transfer_options == [{"seed": 1, "language": "en-US"}, {"seed": 1}]
+    # Another seed draws other speaker ids, so no speaker of the transfer
+    # corpus was heard in pre-training.
+    assert not set(os.listdir(os.path.join(pretraining.gsc2, "yes"))) & set(
+        os.listdir(os.path.join(transfer.gsc2, "yes")))
+
+
+def test_ensure_default_corpus_rejects_an_unknown_corpus(tmp_path):
+    with pytest.raises(ValueError, match="'finetune'.*pretraining, transfer"):
+        synthetic.ensure_default_corpus(str(tmp_path), corpus="finetune")
+    assert os.listdir(tmp_path) == []
 
 
 def test_ensure_default_corpus_leaves_nothing_when_killed(tmp_path, tiny_default, monkeypatch):
-    def crash(output_dir, num_workers):
+    def crash(output_dir, num_workers, **options):
         os.makedirs(os.path.join(output_dir, "WAV"))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synthetic, "make_mc_kws_corpus", crash)
     with pytest.raises(KeyboardInterrupt):
-        synthetic.ensure_default_corpus(str(tmp_path))
+        synthetic.ensure_default_corpus(str(tmp_path), corpus="transfer")
     assert os.listdir(tmp_path) == []
 
 
 def test_ensure_default_corpus_removes_abandoned_temp_dirs(tmp_path, tiny_default):
     dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True, check=True).stdout.strip()
-    abandoned = tmp_path / f".{synthetic.DEFAULT_CORPUS_NAME}.tmp-{dead_pid}-abc"
+    abandoned = tmp_path / f".{PRETRAINING_NAME}.tmp-{dead_pid}-abc"
     (abandoned / "gsc2").mkdir(parents=True)
     synthetic.ensure_default_corpus(str(tmp_path))
-    assert os.listdir(tmp_path) == [synthetic.DEFAULT_CORPUS_NAME]
+    assert os.listdir(tmp_path) == [PRETRAINING_NAME]
 
 
 # Recipe
