@@ -2,7 +2,8 @@ r"""SWR transfer of a multi-lingual keyword-spotting backbone to one language.
 
 The main job. By default it transfers the shipped BC-ResNet-8, pre-trained
 on the 22 English + Mandarin classes of the synthetic corpus
-(saved_models/bc_resnet8_multilingual), to the 12-way English task:
+(saved_models/bc_resnet8_multilingual), to the 12-way English task of the
+synthetic transfer corpus (other speakers, English in an American accent):
 
     python recipes/kws.py --target_cost=0.5
     python recipes/kws.py --target_cost=0.1,0.3,0.5          # one policy network serves all

@@ -21,8 +21,8 @@ def define_training_flags():
     flags.DEFINE_string("backbone", "bc_resnet", "bc_resnet or res15 (paper: BC-ResNet-8 and Res15).")
     flags.DEFINE_float("tau", 8.0, "BC-ResNet width tau (paper: 8).")
     flags.DEFINE_string("data_dir", "", "Folder with gsc2/ and mc_kws/ (see BUILD.md); empty: the "
-                        "synthetic corpus, generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on "
-                        "first use.")
+                        "synthetic transfer corpus (speakers and an accent the shipped backbone never "
+                        "heard), generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.")
     flags.DEFINE_string("pretrained", "", "Multi-lingual pre-trained .keras file "
                         "(recipes/pretrain_kws.py); empty: the shipped BC-ResNet-8 for the "
                         "synthetic corpus.")

@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("backbone", "bc_resnet", ["bc_resnet", "res15"], "Backbone architecture.")
 flags.DEFINE_float("tau", 8.0, "BC-ResNet width multiplier tau (paper: 8, i.e. BC-ResNet-8).")
-flags.DEFINE_string("data_dir", "", "Folder with gsc2/ and mc_kws/; empty: the synthetic corpus, "
-                    "generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.")
+flags.DEFINE_string("data_dir", "", "Folder with gsc2/ and mc_kws/; empty: the synthetic "
+                    "pre-training corpus, generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.")
 flags.DEFINE_integer("epochs", 8, "Training epochs (reference: 200).")
 flags.DEFINE_integer("warmup_epochs", 1, "Linear warm-up epochs (reference: 5).")
 flags.DEFINE_integer("batch_size", 100, "Batch size (reference: 100).")
