@@ -31,7 +31,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("backbone", "bc_resnet", ["bc_resnet", "res15"], "Backbone architecture.")
 flags.DEFINE_float("tau", 8.0, "BC-ResNet width multiplier tau (paper: 8, i.e. BC-ResNet-8).")
 flags.DEFINE_string("data_dir", "", "Folder with gsc2/ and mc_kws/; empty: the synthetic "
-                    "pre-training corpus, generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.")
+                    "pre-training corpus, generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on "
+                    "first use.")
 flags.DEFINE_integer("epochs", 8, "Training epochs (reference: 200).")
 flags.DEFINE_integer("warmup_epochs", 1, "Linear warm-up epochs (reference: 5).")
 flags.DEFINE_integer("batch_size", 100, "Batch size (reference: 100).")
@@ -49,6 +50,18 @@ PROGRAM = "pretrain_kws.py"
 # values is refused.
 TRAINING_FLAGS = ("backbone", "tau", "data_dir", "epochs", "warmup_epochs", "batch_size",
                   "optimizer", "learning_rate", "weight_decay", "augment", "seed")
+
+# The default corpus (`swr_keras.data.synthetic.DEFAULT_CORPORA`) without --data_dir.
+SYNTHETIC_CORPUS = "pretraining"
+
+
+def _data_description(source):
+    """What the manifest records as the training data."""
+    if not source.synthetic:
+        return f"{source.gsc2_dir} + {source.mc_kws_dir}"
+    synthetic = recipe_cli.quiet_import("swr_keras.data.synthetic")
+    name, options, _ = synthetic.DEFAULT_CORPORA[SYNTHETIC_CORPUS]
+    return f"synthetic corpus {name} (swr_keras.data.synthetic, seed {options.get('seed', 0)})"
 
 
 def check_flags():
@@ -76,7 +89,7 @@ def main(argv):
         recipe_cli.quiet_import("swr_keras.checkpointing").check_resumable(checkpoint_dir, run)
         tasks = recipe_cli.quiet_import("swr_keras.kws.tasks")
         print("== data", flush=True)
-        source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="pretraining")
+        source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus=SYNTHETIC_CORPUS)
         corpus = tasks.list_task("multilingual", source, seed=FLAGS.seed)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
@@ -125,8 +138,7 @@ def main(argv):
         "backbone": name,
         "tau": FLAGS.tau if FLAGS.backbone == "bc_resnet" else None,
         "seed": FLAGS.seed,
-        "data": ("synthetic corpus synthetic_kws_v1 (swr_keras.data.synthetic, seed 0)"
-                 if source.synthetic else f"{source.gsc2_dir} + {source.mc_kws_dir}"),
+        "data": _data_description(source),
         "task": "multilingual",
         "class_names": list(corpus.class_names),
         "clips": counts,

@@ -1,5 +1,7 @@
 """Which synthetic corpus stands in when no --data_dir is given."""
 
+import pytest
+
 from swr_keras.data import synthetic
 from swr_keras.kws import tasks
 
@@ -26,9 +28,10 @@ def test_transfer_is_the_default_and_pretraining_is_asked_for(monkeypatch, tmp_p
     assert transfer.gsc2_dir != pretraining.gsc2_dir
 
 
-def test_a_data_dir_is_used_for_both(monkeypatch, tmp_path):
+@pytest.mark.parametrize("synthetic_corpus", sorted(synthetic.DEFAULT_CORPORA))
+def test_a_data_dir_is_used_for_both(monkeypatch, tmp_path, synthetic_corpus):
     requested = _record_corpora(monkeypatch, tmp_path)
     (tmp_path / "real" / "gsc2").mkdir(parents=True)
-    source = tasks.resolve_data_dir(str(tmp_path / "real"), synthetic_corpus="pretraining")
+    source = tasks.resolve_data_dir(str(tmp_path / "real"), synthetic_corpus=synthetic_corpus)
     assert requested == []
     assert source.gsc2_dir == str(tmp_path / "real" / "gsc2") and not source.synthetic
