@@ -1,21 +1,21 @@
 # Two entry points a new user needs: `make kws` (the main job) and `make test`.
-# Each creates .venv and installs the pinned requirements on first use.
+# Each creates .venv and installs the package with its extras on first use.
 # `make setup` only installs; then `python recipes/kws.py ...` runs in .venv.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup kws demo test clean
+.PHONY: setup kws demo test lint check-wheel clean
 
 KWS_FLAGS ?= --target_cost=0.5
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt requirements-test.txt | $(BIN)/python
+# Dependencies are declared once, in pyproject.toml; `test` pulls in `kws` and `serving`.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-test.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -28,6 +28,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q tests
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Builds the wheel and installs it with the `kws` extra into a fresh virtual
+# environment outside the checkout; see .ci/check_wheel.sh.
+check-wheel: $(VENV)/.installed
+	bash .ci/check_wheel.sh $(PYTHON)
 
 clean:
 	rm -rf $(VENV)

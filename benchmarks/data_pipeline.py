@@ -70,8 +70,11 @@ def make_corpora(root, num_clips, seed=0):
         bucket = (i // len(words)) % 10
         (valid if bucket == 8 else test if bucket == 9 else []).append(f"{word}/{name}")
     for n in range(3):
-        _write_wav(os.path.join(gsc, "_background_noise_", f"noise{n}.wav"),
-                   0.5 * rng.standard_normal(60 * 16000), 16000)
+        _write_wav(
+            os.path.join(gsc, "_background_noise_", f"noise{n}.wav"),
+            0.5 * rng.standard_normal(60 * 16000),
+            16000,
+        )
     with open(os.path.join(gsc, "validation_list.txt"), "w") as f:
         f.write("\n".join(valid) + "\n")
     with open(os.path.join(gsc, "testing_list.txt"), "w") as f:
@@ -81,12 +84,22 @@ def make_corpora(root, num_clips, seed=0):
     for i in range(num_clips):
         word = mc_words[i % len(mc_words)]
         speaker = f"S{(i // len(mc_words)) % 37:02d}"
-        _write_wav(os.path.join(mc, word, f"{speaker}_{i}.wav"),
-                   _clip(rng, rng.uniform(1.3, 3.0), 48000), 48000)
+        _write_wav(
+            os.path.join(mc, word, f"{speaker}_{i}.wav"),
+            _clip(rng, rng.uniform(1.3, 3.0), 48000),
+            48000,
+        )
     mapping = os.path.join(root, "mapping.json")
     with open(mapping, "w") as f:
-        json.dump({"known": list(MC_KNOWN), "unknown": ["unk0", "unk1"],
-                   "excluded": [], "clip_seconds": 2.24}, f)
+        json.dump(
+            {
+                "known": list(MC_KNOWN),
+                "unknown": ["unk0", "unk1"],
+                "excluded": [],
+                "clip_seconds": 2.24,
+            },
+            f,
+        )
     return gsc, mc, mapping
 
 
@@ -100,8 +113,7 @@ def pipeline_rate(corpus, batch_size, epochs):
         wall, cpu, count = time.perf_counter(), time.process_time(), 0
         for features, _ in dataset:
             count += int(features.shape[0])
-        rates.append((count / (time.perf_counter() - wall),
-                      count / (time.process_time() - cpu)))
+        rates.append((count / (time.perf_counter() - wall), count / (time.process_time() - cpu)))
     return rates
 
 
@@ -113,8 +125,16 @@ def stand_in_model(num_frames, num_classes=12):
     inputs = keras.Input((40, num_frames, 1))
     x = layers.Conv2D(128, 5, strides=(2, 1), padding="same", use_bias=False)(inputs)
     x = layers.ReLU()(layers.BatchNormalization()(x))
-    for channels, stride in ((64, 1), (64, 1), (96, 2), (96, 1), (128, 2),
-                             (128, 1), (160, 1), (160, 1)):
+    for channels, stride in (
+        (64, 1),
+        (64, 1),
+        (96, 2),
+        (96, 1),
+        (128, 2),
+        (128, 1),
+        (160, 1),
+        (160, 1),
+    ):
         if stride > 1:  # TF's depthwise conv needs equal strides
             x = layers.MaxPooling2D((stride, 1))(x)
         x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
@@ -143,11 +163,13 @@ def multiplies(model):
 def training_rate(model, batch_size, steps):
     x = np.random.default_rng(0).normal(size=(batch_size * steps, *model.input_shape[1:]))
     y = np.arange(batch_size * steps) % 12
-    model.fit(x[:batch_size * 2], y[:batch_size * 2], batch_size=batch_size, verbose=0)
+    model.fit(x[: batch_size * 2], y[: batch_size * 2], batch_size=batch_size, verbose=0)
     wall, cpu = time.perf_counter(), time.process_time()
     model.fit(x, y, batch_size=batch_size, verbose=0)
-    return (batch_size * steps / (time.perf_counter() - wall),
-            batch_size * steps / (time.process_time() - cpu))
+    return (
+        batch_size * steps / (time.perf_counter() - wall),
+        batch_size * steps / (time.process_time() - cpu),
+    )
 
 
 def end_to_end(corpus, batch_size):
@@ -170,15 +192,19 @@ def end_to_end(corpus, batch_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num_clips", type=int, default=2000,
-                        help="clips per generated corpus")
+    parser.add_argument("--num_clips", type=int, default=2000, help="clips per generated corpus")
     parser.add_argument("--batch_size", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2,
-                        help="TF intra/inter-op threads (0 = TF default)")
-    parser.add_argument("--train_samples_per_second", type=float, default=None,
-                        help="training consumption measured elsewhere (e.g. "
-                             "BC-ResNet-8 fit); skips the stand-in measurement")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="TF intra/inter-op threads (0 = TF default)"
+    )
+    parser.add_argument(
+        "--train_samples_per_second",
+        type=float,
+        default=None,
+        help="training consumption measured elsewhere (e.g. "
+        "BC-ResNet-8 fit); skips the stand-in measurement",
+    )
     parser.add_argument("--train_steps", type=int, default=10)
     parser.add_argument("--end_to_end", action="store_true")
     args = parser.parse_args()
@@ -198,7 +224,8 @@ def main():
         corpora = {
             "GSC2 (16 kHz, 1 s)": gsc2.list_gsc2(gsc_root),
             "MC-KWS (48 kHz -> 16 kHz, 2.24 s)": mc_kws.list_mc_kws(
-                mc_root, os.path.join(gsc_root, "_background_noise_"), mapping),
+                mc_root, os.path.join(gsc_root, "_background_noise_"), mapping
+            ),
         }
         print(f"listed + validated both in {time.perf_counter() - start:.1f} s")
         for name, corpus in corpora.items():
@@ -210,28 +237,31 @@ def main():
             else:
                 model = stand_in_model(frames)
                 train = training_rate(model, args.batch_size, args.train_steps)
-                source = (f"measured, stand-in conv net "
-                          f"{multiplies(model) / 1e6:.0f} M mults/clip")
-            cached = tuple(np.mean([r[i] for r in rates[1:] or rates[:1]])
-                           for i in range(2))
+                source = f"measured, stand-in conv net {multiplies(model) / 1e6:.0f} M mults/clip"
+            cached = tuple(np.mean([r[i] for r in rates[1:] or rates[:1]]) for i in range(2))
             print(f"{name}: train split {len(corpus.splits['train'][0])} clips")
-            print(f"  training consumption: {train[0]:.0f} samples/s wall"
-                  + (f", {train[1]:.0f} per CPU-second" if train[1] else "")
-                  + f" ({source})")
+            print(
+                f"  training consumption: {train[0]:.0f} samples/s wall"
+                + (f", {train[1]:.0f} per CPU-second" if train[1] else "")
+                + f" ({source})"
+            )
             for label, (wall, cpu) in (
-                    ("epoch 1 (decode+resample+augment+log-mel)", rates[0]),
-                    ("later epochs (cached waveforms)          ", cached)):
-                line = (f"  pipeline {label}: {wall:6.0f} clips/s wall "
-                        f"(ratio {wall / train[0]:5.1f}x)")
+                ("epoch 1 (decode+resample+augment+log-mel)", rates[0]),
+                ("later epochs (cached waveforms)          ", cached),
+            ):
+                line = (
+                    f"  pipeline {label}: {wall:6.0f} clips/s wall (ratio {wall / train[0]:5.1f}x)"
+                )
                 if train[1]:
                     # CPU-time ratio: robust when other jobs share the cores.
-                    line += (f", {cpu:6.0f} per CPU-s "
-                             f"(ratio {cpu / train[1]:5.1f}x)")
+                    line += f", {cpu:6.0f} per CPU-s (ratio {cpu / train[1]:5.1f}x)"
                 print(line)
             if args.end_to_end:
                 memory, piped, count = end_to_end(corpus, args.batch_size)
-                print(f"  stand-in fit epoch of {count}: {memory:.1f} s from memory, "
-                      f"{piped:.1f} s fed by the pipeline (first epoch, cache cold)")
+                print(
+                    f"  stand-in fit epoch of {count}: {memory:.1f} s from memory, "
+                    f"{piped:.1f} s fed by the pipeline (first epoch, cache cold)"
+                )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,12 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_float("target_cost", 0.5, "Share of layers gated in the reparam step.")
 flags.DEFINE_bool("mixed_precision", True, "Also measure under mixed_bfloat16.")
-flags.DEFINE_integer("mixed_precision_steps", 3, "Timed steps per measurement under mixed_bfloat16.")
-flags.DEFINE_integer("mixed_precision_repeats", 1, "Measurements per configuration under mixed_bfloat16.")
+flags.DEFINE_integer(
+    "mixed_precision_steps", 3, "Timed steps per measurement under mixed_bfloat16."
+)
+flags.DEFINE_integer(
+    "mixed_precision_repeats", 1, "Measurements per configuration under mixed_bfloat16."
+)
 flags.DEFINE_integer("seed", 0, "Seed of weights and data.")
 
 NUM_CLASSES = 12
@@ -63,7 +67,9 @@ def measure_inference(models, batch):
     """Best samples/s of each model's compiled inference call, timed in turn, and its op count."""
     import tensorflow as tf
 
-    functions = {name: tf.function(lambda x, m=model: m(x, training=False)) for name, model in models.items()}
+    functions = {
+        name: tf.function(lambda x, m=model: m(x, training=False)) for name, model in models.items()
+    }
     for function in functions.values():
         function(batch)
     best = {name: float("inf") for name in functions}

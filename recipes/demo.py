@@ -15,20 +15,30 @@ the main job is the keyword-spotting recipe, `recipes/kws.py`.
 
 import json
 import os
+import sys
+
+if not __package__:  # run as `python recipes/demo.py`: import `recipes` as a package
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from absl import app, flags
 
-import recipe_cli
+from recipes import recipe_cli
 
 # TensorFlow's C++ logging would bury the summary table.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("target_cost", ["0.1", "0.5"], "Target cost(s) c in [0, 1]; one policy network serves them all.")
+flags.DEFINE_list(
+    "target_cost", ["0.1", "0.5"], "Target cost(s) c in [0, 1]; one policy network serves them all."
+)
 flags.DEFINE_integer("seed", 0, "Seed of data, weights and sampling.")
 flags.DEFINE_integer("epochs", 8, "Epochs of each SWR stage (pre-training uses twice as many).")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate, cosine-annealed per stage (paper: 1e-3 or 5e-4).")
-flags.DEFINE_float("policy_loss_weight", 1.0, "lambda of L_target + lambda * L_policy (paper, KWS: 1).")
+flags.DEFINE_float(
+    "learning_rate", 1e-3, "Adam learning rate, cosine-annealed per stage (paper: 1e-3 or 5e-4)."
+)
+flags.DEFINE_float(
+    "policy_loss_weight", 1.0, "lambda of L_target + lambda * L_policy (paper, KWS: 1)."
+)
 flags.DEFINE_string("output_dir", "runs/demo", "Where metrics.json is written.")
 
 
@@ -41,14 +51,20 @@ def main(argv):
             try:
                 costs.append(float(text))
             except ValueError:
-                raise ValueError(f"--target_cost must be numbers in [0, 1]. Received: {text!r}") from None
+                raise ValueError(
+                    f"--target_cost must be numbers in [0, 1]. Received: {text!r}"
+                ) from None
         for cost in costs:
             swr_keras.validation.check_target_cost(cost)
         if FLAGS.epochs <= 0:
-            raise ValueError(f"--epochs must be a positive integer. Received: --epochs={FLAGS.epochs}")
+            raise ValueError(
+                f"--epochs must be a positive integer. Received: --epochs={FLAGS.epochs}"
+            )
         os.makedirs(FLAGS.output_dir, exist_ok=True)
         if not os.access(FLAGS.output_dir, os.W_OK):
-            raise ValueError(f"--output_dir={FLAGS.output_dir} is not writable. Choose another directory.")
+            raise ValueError(
+                f"--output_dir={FLAGS.output_dir} is not writable. Choose another directory."
+            )
     except ValueError as error:
         recipe_cli.fail("demo.py", error)
 
@@ -74,8 +90,11 @@ def main(argv):
     ## Pre-training on the source task.
     print("== pre-training the backbone on the source task", flush=True)
     backbone = build_backbone(num_classes=10)
-    backbone.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                     metrics=["accuracy"])
+    backbone.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     backbone.fit(batches(*source, True), epochs=2 * FLAGS.epochs, verbose=2)
 
     ## Transfer: a new classifier g on the pre-trained feature extractor f.
@@ -86,7 +105,9 @@ def main(argv):
     layers = swr_keras.reparam_layers(swr_model)
     print(f"== {len(layers)} reparametrised layers", flush=True)
 
-    trainer = swr_keras.SWRTrainer(swr_model, policy_loss_weight=FLAGS.policy_loss_weight, seed=FLAGS.seed)
+    trainer = swr_keras.SWRTrainer(
+        swr_model, policy_loss_weight=FLAGS.policy_loss_weight, seed=FLAGS.seed
+    )
     train = batches(*target_train, True)
     common = dict(epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate, verbose=2)
     print("== stage 1a: super-net", flush=True)
@@ -104,17 +125,20 @@ def main(argv):
         merged = swr_keras.merge(trainer.model)
         gap = float(np.max(np.abs(merged(test_images) - trainer.model(test_images))))
         task = swr_keras.extract_task_state(trainer.model)
-        rows.append({
-            "target_cost": cost,
-            "accuracy": float(accuracy),
-            "added_parameter_ratio": swr_keras.cost.added_parameter_ratio(trainer.model),
-            "reparametrised_layers": int(task.gates.sum()),
-            "task_parameters": task.num_parameters,
-            "param_ratio_two_tasks": swr_keras.cost.multi_task_parameter_ratio(
-                backbone_parameters, [task.num_parameters] * 2),
-            "mult_ratio": swr_keras.cost.multiply_ratio(merged, transfer_model),
-            "merged_max_abs_diff": gap,
-        })
+        rows.append(
+            {
+                "target_cost": cost,
+                "accuracy": float(accuracy),
+                "added_parameter_ratio": swr_keras.cost.added_parameter_ratio(trainer.model),
+                "reparametrised_layers": int(task.gates.sum()),
+                "task_parameters": task.num_parameters,
+                "param_ratio_two_tasks": swr_keras.cost.multi_task_parameter_ratio(
+                    backbone_parameters, [task.num_parameters] * 2
+                ),
+                "mult_ratio": swr_keras.cost.multiply_ratio(merged, transfer_model),
+                "merged_max_abs_diff": gap,
+            }
+        )
 
     ## Baselines, trained as long as one SWR stage, for context.
     baselines = []
@@ -124,36 +148,55 @@ def main(argv):
         model.set_weights(transfer_model.get_weights())
         for layer in model.layers:
             layer.trainable = layer.name == "classifier" or not classifier_only
-        model.compile(optimizer=swr_keras.training.cosine_adam(FLAGS.learning_rate,
-                                                               FLAGS.epochs * len(train)),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=swr_keras.training.cosine_adam(
+                FLAGS.learning_rate, FLAGS.epochs * len(train)
+            ),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         model.fit(train, epochs=FLAGS.epochs, verbose=2)
         _, accuracy = model.evaluate(batches(*target_test, False), verbose=0)
         task_parameters = swr_keras.cost.count_parameters(
-            model.get_layer("classifier") if classifier_only else model)
-        baselines.append({
-            "method": name,
-            "accuracy": float(accuracy),
-            "task_parameters": task_parameters,
-            "param_ratio_two_tasks": swr_keras.cost.multi_task_parameter_ratio(
-                backbone_parameters, [task_parameters] * 2),
-        })
+            model.get_layer("classifier") if classifier_only else model
+        )
+        baselines.append(
+            {
+                "method": name,
+                "accuracy": float(accuracy),
+                "task_parameters": task_parameters,
+                "param_ratio_two_tasks": swr_keras.cost.multi_task_parameter_ratio(
+                    backbone_parameters, [task_parameters] * 2
+                ),
+            }
+        )
 
     ## Summary.
     print()
-    print(f"{'method':<22} {'acc':>6} {'+param':>7} {'layers':>7} {'#Param(2 tasks)':>16} {'#Mult':>6} {'|merged-swr|':>13}")
+    print(
+        f"{'method':<22} {'acc':>6} {'+param':>7} {'layers':>7} {'#Param(2 tasks)':>16} "
+        f"{'#Mult':>6} {'|merged-swr|':>13}"
+    )
     for row in rows:
-        print(f"{'SWR c=' + format(row['target_cost'], '.2f'):<22} {100 * row['accuracy']:>6.1f} "
-              f"{row['added_parameter_ratio']:>7.3f} "
-              f"{row['reparametrised_layers']:>4}/{len(layers):<2} {row['param_ratio_two_tasks']:>15.2f}x "
-              f"{row['mult_ratio']:>5.2f}x {row['merged_max_abs_diff']:>13.1e}")
+        print(
+            f"{'SWR c=' + format(row['target_cost'], '.2f'):<22} {100 * row['accuracy']:>6.1f} "
+            f"{row['added_parameter_ratio']:>7.3f} "
+            f"{row['reparametrised_layers']:>4}/{len(layers):<2} "
+            f"{row['param_ratio_two_tasks']:>15.2f}x "
+            f"{row['mult_ratio']:>5.2f}x {row['merged_max_abs_diff']:>13.1e}"
+        )
     for row in baselines:
-        print(f"{row['method']:<22} {100 * row['accuracy']:>6.1f} {'':>7} {'':>7} "
-              f"{row['param_ratio_two_tasks']:>15.2f}x {1.0:>5.2f}x")
+        print(
+            f"{row['method']:<22} {100 * row['accuracy']:>6.1f} {'':>7} {'':>7} "
+            f"{row['param_ratio_two_tasks']:>15.2f}x {1.0:>5.2f}x"
+        )
     path = os.path.join(FLAGS.output_dir, "metrics.json")
     with open(path + ".tmp", "w") as file:
-        json.dump({"backbone_parameters": backbone_parameters, "results": rows,
-                   "baselines": baselines}, file, indent=2)
+        json.dump(
+            {"backbone_parameters": backbone_parameters, "results": rows, "baselines": baselines},
+            file,
+            indent=2,
+        )
     os.replace(path + ".tmp", path)
     print(f"metrics written to {path}")
 

@@ -25,27 +25,39 @@ import os
 import sys
 import time
 
+if not __package__:  # run as `python recipes/kws.py`: import `recipes` as a package
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 from absl import flags
 
-import kws_flags
-import recipe_cli
+from recipes import kws_flags, recipe_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 PROGRAM = "kws.py"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("target_cost", ["0.5"], "Target cost(s) c in [0, 1], comma-separated; one policy "
-                  "network serves them all (paper: 0.1, 0.3, 0.5).")
-flags.DEFINE_string("method", "swr", "swr, not_staged (ablation: policy and deltas co-optimised), "
-                    "finetune_all or finetune_classifier (baselines).")
+flags.DEFINE_list(
+    "target_cost",
+    ["0.5"],
+    "Target cost(s) c in [0, 1], comma-separated; one policy "
+    "network serves them all (paper: 0.1, 0.3, 0.5).",
+)
+flags.DEFINE_string(
+    "method",
+    "swr",
+    "swr, not_staged (ablation: policy and deltas co-optimised), "
+    "finetune_all or finetune_classifier (baselines).",
+)
 kws_flags.define_training_flags()
 # Listed by --help with this recipe's own flags (absl shows only key flags there).
 flags.adopt_module_key_flags(kws_flags)
-flags.DEFINE_string("output_dir", "runs/kws", "metrics.json, plots, TensorBoard logs, checkpoints, "
-                    "TFLite files.")
-flags.DEFINE_string("export_dir", "saved_models", "TF Serving exports go to "
-                    "<export_dir>/<model name>/<version>/.")
+flags.DEFINE_string(
+    "output_dir", "runs/kws", "metrics.json, plots, TensorBoard logs, checkpoints, TFLite files."
+)
+flags.DEFINE_string(
+    "export_dir", "saved_models", "TF Serving exports go to <export_dir>/<model name>/<version>/."
+)
 flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
 
 
@@ -53,7 +65,9 @@ def check_flags():
     """Every check that needs no data; raises a one-line ValueError/FileNotFoundError."""
     methods = recipe_cli.quiet_import("swr_keras.kws.job").METHODS
     if FLAGS.method not in methods:
-        raise ValueError(f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods)}.")
+        raise ValueError(
+            f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods)}."
+        )
     costs = [kws_flags.parse_target_cost(text) for text in FLAGS.target_cost]
     if not costs:
         raise ValueError("--target_cost needs at least one value in [0, 1], e.g. --target_cost=0.5")
@@ -74,15 +88,25 @@ def main(argv):
         from swr_keras.kws import job as job_lib
         from swr_keras.kws import run_report
 
-        job = job_lib.Job(corpus, pretrained, kws_flags.settings(FLAGS.method), FLAGS.output_dir,
-                          kws_flags.job_identity(source, pretrained_path),
-                          verbose=recipe_cli.progress_verbosity())
+        job = job_lib.Job(
+            corpus,
+            pretrained,
+            kws_flags.settings(FLAGS.method),
+            FLAGS.output_dir,
+            kws_flags.job_identity(source, pretrained_path),
+            verbose=recipe_cli.progress_verbosity(),
+        )
         job.check_resumable(costs)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 
-    report = run_report.RunReport(FLAGS.output_dir, FLAGS.export_dir if FLAGS.export else None,
-                                  job, task=FLAGS.task, flags_text=" ".join(sys.argv[1:]))
+    report = run_report.RunReport(
+        FLAGS.output_dir,
+        FLAGS.export_dir if FLAGS.export else None,
+        job,
+        task=FLAGS.task,
+        flags_text=" ".join(sys.argv[1:]),
+    )
     if FLAGS.method in job_lib.SWR_METHODS:
         job.train_policy()
         report.add_policy(costs)

@@ -5,47 +5,86 @@ import os
 
 from absl import flags
 
-import recipe_cli
+from recipes import recipe_cli
 
 TASKS = ("gsc2", "mc_kws")
 BACKBONES = ("bc_resnet", "res15")
-SHIPPED_PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                  "saved_models", "bc_resnet8_multilingual", "model.keras")
+SHIPPED_PRETRAINED = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "saved_models",
+    "bc_resnet8_multilingual",
+    "model.keras",
+)
 
 FLAGS = flags.FLAGS
 
 
 def define_training_flags():
-    flags.DEFINE_string("task", "gsc2", "Downstream task: gsc2 (12-way English) or mc_kws (12-way "
-                        "Mandarin) (paper: both).")
-    flags.DEFINE_string("backbone", "bc_resnet", "bc_resnet or res15 (paper: BC-ResNet-8 and Res15).")
+    flags.DEFINE_string(
+        "task",
+        "gsc2",
+        "Downstream task: gsc2 (12-way English) or mc_kws (12-way Mandarin) (paper: both).",
+    )
+    flags.DEFINE_string(
+        "backbone", "bc_resnet", "bc_resnet or res15 (paper: BC-ResNet-8 and Res15)."
+    )
     flags.DEFINE_float("tau", 8.0, "BC-ResNet width tau (paper: 8).")
-    flags.DEFINE_string("data_dir", "", "Folder with gsc2/ and mc_kws/ (see BUILD.md); empty: the "
-                        "synthetic transfer corpus (speakers and an accent the shipped backbone never "
-                        "heard), generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.")
-    flags.DEFINE_string("pretrained", "", "Multi-lingual pre-trained .keras file "
-                        "(recipes/pretrain_kws.py); empty: the shipped BC-ResNet-8 for the "
-                        "synthetic corpus.")
+    flags.DEFINE_string(
+        "data_dir",
+        "",
+        "Folder with gsc2/ and mc_kws/ (see BUILD.md); empty: the "
+        "synthetic transfer corpus (speakers and an accent the shipped backbone never "
+        "heard), generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.",
+    )
+    flags.DEFINE_string(
+        "pretrained",
+        "",
+        "Multi-lingual pre-trained .keras file "
+        "(recipes/pretrain_kws.py); empty: the shipped BC-ResNet-8 for the "
+        "synthetic corpus.",
+    )
     flags.DEFINE_integer("supernet_epochs", 2, "Epochs of stage 1a, the super-net (paper: 30).")
     flags.DEFINE_integer("policy_epochs", 3, "Epochs of stage 1b, the policy network (paper: 30).")
-    flags.DEFINE_integer("reparam_epochs", 3, "Epochs of stage 2, reparametrisation per target "
-                         "cost, and of the fine-tune baselines (paper: 30).")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate, cosine-annealed to 0 per stage "
-                       "(paper: 1e-3 or 5e-4).")
-    flags.DEFINE_float("policy_learning_rate", 1e-2, "Adam learning rate of stage 1b, the policy "
-                       "network alone (paper: as --learning_rate, over 30 epochs; the short default "
-                       "schedule needs a faster rate to spread the policy over the costs).")
-    flags.DEFINE_float("policy_loss_weight", 1.0, "lambda in L_target + lambda * L_policy "
-                       "(paper, KWS: 1).")
-    flags.DEFINE_float("temperature_start", 2.0, "Gumbel-softmax temperature at the start (paper: 2).")
-    flags.DEFINE_float("temperature_end", 0.5, "Gumbel-softmax temperature at the end (paper: 0.5).")
-    flags.DEFINE_bool("bn_affine", False, "Also train BN gamma/beta (paper: off; ablation "
-                      "'+BN-affine').")
-    flags.DEFINE_integer("batch_size", 50, "Batch size (reference: 100; 50 keeps the main job under 4 GB "
-                         "and gives twice the steps on the small synthetic task).")
+    flags.DEFINE_integer(
+        "reparam_epochs",
+        3,
+        "Epochs of stage 2, reparametrisation per target "
+        "cost, and of the fine-tune baselines (paper: 30).",
+    )
+    flags.DEFINE_float(
+        "learning_rate",
+        1e-3,
+        "Adam learning rate, cosine-annealed to 0 per stage (paper: 1e-3 or 5e-4).",
+    )
+    flags.DEFINE_float(
+        "policy_learning_rate",
+        1e-2,
+        "Adam learning rate of stage 1b, the policy "
+        "network alone (paper: as --learning_rate, over 30 epochs; the short default "
+        "schedule needs a faster rate to spread the policy over the costs).",
+    )
+    flags.DEFINE_float(
+        "policy_loss_weight", 1.0, "lambda in L_target + lambda * L_policy (paper, KWS: 1)."
+    )
+    flags.DEFINE_float(
+        "temperature_start", 2.0, "Gumbel-softmax temperature at the start (paper: 2)."
+    )
+    flags.DEFINE_float(
+        "temperature_end", 0.5, "Gumbel-softmax temperature at the end (paper: 0.5)."
+    )
+    flags.DEFINE_bool(
+        "bn_affine", False, "Also train BN gamma/beta (paper: off; ablation '+BN-affine')."
+    )
+    flags.DEFINE_integer(
+        "batch_size",
+        50,
+        "Batch size (reference: 100; 50 keeps the main job under 4 GB "
+        "and gives twice the steps on the small synthetic task).",
+    )
     flags.DEFINE_bool("augment", True, "Noise, time shift and SpecAugment on training batches.")
-    flags.DEFINE_integer("seed", 0, "Seed of the classifier, policy network, data order and "
-                         "augmentation.")
+    flags.DEFINE_integer(
+        "seed", 0, "Seed of the classifier, policy network, data order and augmentation."
+    )
 
 
 def parse_target_cost(text):
@@ -64,8 +103,9 @@ def check_training_flags():
     validation = recipe_cli.quiet_import("swr_keras.validation")
     for flag, choices in (("task", TASKS), ("backbone", BACKBONES)):
         if getattr(FLAGS, flag) not in choices:
-            raise ValueError(f"--{flag}={getattr(FLAGS, flag)} is unknown. Choose one of: "
-                             f"{', '.join(choices)}.")
+            raise ValueError(
+                f"--{flag}={getattr(FLAGS, flag)} is unknown. Choose one of: {', '.join(choices)}."
+            )
     for name in ("supernet_epochs", "policy_epochs", "reparam_epochs", "batch_size"):
         validation.check_positive_int(f"--{name}", getattr(FLAGS, name))
     for name in ("learning_rate", "policy_learning_rate", "temperature_start", "temperature_end"):
@@ -76,26 +116,33 @@ def check_training_flags():
     if FLAGS.backbone == "bc_resnet" and not int(8 * FLAGS.tau) >= 1:
         raise ValueError(f"--tau must be at least 0.125. Received: {FLAGS.tau}")
     if FLAGS.data_dir and not os.path.isdir(FLAGS.data_dir):
-        raise FileNotFoundError(f"--data_dir={FLAGS.data_dir} does not exist. Point it at a folder "
-                                "with gsc2/ and mc_kws/, or leave it empty for the synthetic corpus.")
+        raise FileNotFoundError(
+            f"--data_dir={FLAGS.data_dir} does not exist. Point it at a folder "
+            "with gsc2/ and mc_kws/, or leave it empty for the synthetic corpus."
+        )
     if not FLAGS.pretrained and (FLAGS.data_dir or FLAGS.backbone != "bc_resnet" or FLAGS.tau != 8):
-        raise ValueError("--pretrained is required with --data_dir, --backbone or --tau: the shipped "
-                         "model is BC-ResNet-8 pre-trained on the synthetic corpus. Train one with "
-                         "recipes/pretrain_kws.py.")
+        raise ValueError(
+            "--pretrained is required with --data_dir, --backbone or --tau: the shipped "
+            "model is BC-ResNet-8 pre-trained on the synthetic corpus. Train one with "
+            "recipes/pretrain_kws.py."
+        )
 
 
 def load_pretrained_and_corpus():
-    """`(pretrained model, DataSource, KwsCorpus, pretrained path)`; one-line errors as ValueError."""
+    """`(pretrained model, DataSource, KwsCorpus, pretrained path)`; errors as ValueError."""
     backbones = recipe_cli.quiet_import("swr_keras.kws.backbones")
     from swr_keras.kws import tasks
 
     path = FLAGS.pretrained or SHIPPED_PRETRAINED
-    pretrained = backbones.load_pretrained(path, FLAGS.backbone,
-                                           len(tasks.multilingual_class_names()), FLAGS.tau)
+    pretrained = backbones.load_pretrained(
+        path, FLAGS.backbone, len(tasks.multilingual_class_names()), FLAGS.tau
+    )
     print("== data", flush=True)
     source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="transfer")
     corpus = tasks.list_task(FLAGS.task, source, seed=FLAGS.seed)
-    counts = {split: sum(len(t) for t in corpus.splits[split]) for split in ("train", "valid", "test")}
+    counts = {
+        split: sum(len(t) for t in corpus.splits[split]) for split in ("train", "valid", "test")
+    }
     print(f"   task {FLAGS.task}: {len(corpus.class_names)} classes, clips {counts}", flush=True)
     return pretrained, source, corpus, path
 
@@ -105,17 +152,30 @@ def settings(method, **overrides):
     from swr_keras.kws import job
 
     values = dict(
-        method=method, supernet_epochs=FLAGS.supernet_epochs, policy_epochs=FLAGS.policy_epochs,
-        reparam_epochs=FLAGS.reparam_epochs, learning_rate=FLAGS.learning_rate,
+        method=method,
+        supernet_epochs=FLAGS.supernet_epochs,
+        policy_epochs=FLAGS.policy_epochs,
+        reparam_epochs=FLAGS.reparam_epochs,
+        learning_rate=FLAGS.learning_rate,
         policy_learning_rate=FLAGS.policy_learning_rate,
         policy_loss_weight=FLAGS.policy_loss_weight,
-        temperature=(FLAGS.temperature_start, FLAGS.temperature_end), bn_affine=FLAGS.bn_affine,
-        batch_size=FLAGS.batch_size, augment=FLAGS.augment, seed=FLAGS.seed)
+        temperature=(FLAGS.temperature_start, FLAGS.temperature_end),
+        bn_affine=FLAGS.bn_affine,
+        batch_size=FLAGS.batch_size,
+        augment=FLAGS.augment,
+        seed=FLAGS.seed,
+    )
     values.update(overrides)
     return job.Settings(**values)
 
 
 def job_identity(source, pretrained_path):
     """What makes stage 1 of two runs different beyond the settings."""
-    return (FLAGS.task, FLAGS.backbone, FLAGS.tau, os.path.abspath(pretrained_path),
-            source.gsc2_dir, source.mc_kws_dir)
+    return (
+        FLAGS.task,
+        FLAGS.backbone,
+        FLAGS.tau,
+        os.path.abspath(pretrained_path),
+        source.gsc2_dir,
+        source.mc_kws_dir,
+    )

@@ -23,68 +23,99 @@ Invalid settings print one line on stderr and exit with status 2.
 import os
 import sys
 
-from absl import app
-from absl import flags
+if not __package__:  # run as `python recipes/make_synthetic_kws.py`: import `recipes` as a package
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import recipe_cli
+from absl import app, flags
+
+from recipes import recipe_cli
 
 synthetic = recipe_cli.quiet_import("swr_keras.data.synthetic")
 
 ## Flags
 
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", ".cache/synthetic_kws",
-    "Root to write into; gets gsc2/ and/or mc_kws/, which must not exist yet "
-    "or be empty.")
+    "output_dir",
+    ".cache/synthetic_kws",
+    "Root to write into; gets gsc2/ and/or mc_kws/, which must not exist yet or be empty.",
+)
 _CORPORA = flags.DEFINE_multi_enum(
-    "corpora", ["gsc2", "mc_kws"], ["gsc2", "mc_kws"],
-    "Which corpora to write; repeat the flag to name both.")
+    "corpora",
+    ["gsc2", "mc_kws"],
+    ["gsc2", "mc_kws"],
+    "Which corpora to write; repeat the flag to name both.",
+)
 _SEED = flags.DEFINE_integer(
-    "seed", 0, "Seed of everything random; the same seed gives identical files.")
+    "seed", 0, "Seed of everything random; the same seed gives identical files."
+)
 _MIN_SNR_DB = flags.DEFINE_float(
-    "min_snr_db", 5.0, "Lowest speech-to-noise ratio in dB (harder when lower).")
-_MAX_SNR_DB = flags.DEFINE_float(
-    "max_snr_db", 30.0, "Highest speech-to-noise ratio in dB.")
+    "min_snr_db", 5.0, "Lowest speech-to-noise ratio in dB (harder when lower)."
+)
+_MAX_SNR_DB = flags.DEFINE_float("max_snr_db", 30.0, "Highest speech-to-noise ratio in dB.")
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", 2, "Parallel eSpeak NG processes; does not change the output.")
+    "num_workers", 2, "Parallel eSpeak NG processes; does not change the output."
+)
 
 _GSC_WORDS = flags.DEFINE_list(
-    "gsc_words", list(synthetic.GSC_KEYWORDS + synthetic.GSC_UNKNOWN_WORDS),
-    "Comma-separated words of the GSC2-format corpus (folder names).")
+    "gsc_words",
+    list(synthetic.GSC_KEYWORDS + synthetic.GSC_UNKNOWN_WORDS),
+    "Comma-separated words of the GSC2-format corpus (folder names).",
+)
 _GSC_LANGUAGE = flags.DEFINE_string(
-    "gsc_language", "en", "eSpeak NG language of --gsc_words, e.g. en, de, fr.")
+    "gsc_language", "en", "eSpeak NG language of --gsc_words, e.g. en, de, fr."
+)
 _GSC_NUM_SPEAKERS = flags.DEFINE_integer(
-    "gsc_num_speakers", 100, "Synthetic speakers in the GSC2-format corpus.")
+    "gsc_num_speakers", 100, "Synthetic speakers in the GSC2-format corpus."
+)
 _GSC_CLIPS_PER_WORD = flags.DEFINE_integer(
-    "gsc_clips_per_word", 2, "Utterances of each word by each GSC2 speaker.")
+    "gsc_clips_per_word", 2, "Utterances of each word by each GSC2 speaker."
+)
 _GSC_SAMPLE_RATE = flags.DEFINE_integer(
-    "gsc_sample_rate", 16000, "Sample rate of the GSC2-format corpus in Hz.")
+    "gsc_sample_rate", 16000, "Sample rate of the GSC2-format corpus in Hz."
+)
 _VALIDATION_PERCENTAGE = flags.DEFINE_float(
-    "validation_percentage", 10.0, "Share of GSC2 speakers in validation_list.txt.")
+    "validation_percentage", 10.0, "Share of GSC2 speakers in validation_list.txt."
+)
 _TESTING_PERCENTAGE = flags.DEFINE_float(
-    "testing_percentage", 10.0, "Share of GSC2 speakers in testing_list.txt.")
+    "testing_percentage", 10.0, "Share of GSC2 speakers in testing_list.txt."
+)
 _BACKGROUND_NOISE_SECONDS = flags.DEFINE_float(
-    "background_noise_seconds", 30.0, "Length of each _background_noise_ file.")
+    "background_noise_seconds", 30.0, "Length of each _background_noise_ file."
+)
 
 _MC_KEYWORDS = flags.DEFINE_list(
-    "mc_keywords", list(synthetic.MC_KWS_KEYWORDS),
-    "Comma-separated keywords of the MC-KWS-format corpus.")
-_MC_LANGUAGE = flags.DEFINE_string(
-    "mc_language", "cmn", "eSpeak NG language of --mc_keywords.")
+    "mc_keywords",
+    list(synthetic.MC_KWS_KEYWORDS),
+    "Comma-separated keywords of the MC-KWS-format corpus.",
+)
+_MC_LANGUAGE = flags.DEFINE_string("mc_language", "cmn", "eSpeak NG language of --mc_keywords.")
 _MC_NUM_SPEAKERS = flags.DEFINE_integer(
-    "mc_num_speakers", 37, "Synthetic speakers in the MC-KWS-format corpus.")
+    "mc_num_speakers", 37, "Synthetic speakers in the MC-KWS-format corpus."
+)
 _MC_CLIPS_PER_WORD = flags.DEFINE_integer(
-    "mc_clips_per_word", 4, "Utterances of each keyword by each MC-KWS speaker.")
+    "mc_clips_per_word", 4, "Utterances of each keyword by each MC-KWS speaker."
+)
 _MC_SAMPLE_RATE = flags.DEFINE_integer(
-    "mc_sample_rate", 48000, "Sample rate of the MC-KWS-format corpus in Hz.")
+    "mc_sample_rate", 48000, "Sample rate of the MC-KWS-format corpus in Hz."
+)
 
 
-for _flag in (_GSC_NUM_SPEAKERS, _GSC_CLIPS_PER_WORD, _GSC_SAMPLE_RATE,
-              _MC_NUM_SPEAKERS, _MC_CLIPS_PER_WORD, _MC_SAMPLE_RATE):
+for _flag in (
+    _GSC_NUM_SPEAKERS,
+    _GSC_CLIPS_PER_WORD,
+    _GSC_SAMPLE_RATE,
+    _MC_NUM_SPEAKERS,
+    _MC_CLIPS_PER_WORD,
+    _MC_SAMPLE_RATE,
+):
     # Checked at parse time so that a bad value fails before any corpus is written.
     flags.register_validator(
-        _flag.name, lambda value: value > 0,
-        message=f"--{_flag.name} must be a positive integer; pass e.g. --{_flag.name}={_flag.default}.")
+        _flag.name,
+        lambda value: value > 0,
+        message=(
+            f"--{_flag.name} must be a positive integer; pass e.g. --{_flag.name}={_flag.default}."
+        ),
+    )
 
 
 def _fail(message):
@@ -99,6 +130,7 @@ def _parse_flags(argv):
 
 
 ## Generation
+
 
 def main(argv):
     if len(argv) > 1:

@@ -5,10 +5,6 @@ import os
 import sys
 import warnings
 
-# Recipes run as scripts from a checkout: make the package importable even
-# where it was not pip-installed.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # TensorFlow's pooling (BFC) allocator on the CPU: with the default one, each
 # training step maps and faults in its large activations afresh (a BC-ResNet-8
 # step ran up to twice as slow). Must be set before TensorFlow starts.
@@ -19,6 +15,8 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 # both are expected here and would bury the progress lines.
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+
+HELP_FLAGS = {"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"}
 
 
 def quiet_import(module_name):
@@ -53,6 +51,11 @@ def run(main, program):
             return flags.FLAGS(argv)
         except flags.Error as error:
             fail(program, error)
+        except SystemExit as stop:
+            # absl prints --help and then exits with 1; asking for help is no error.
+            if stop.code == 1 and set(argv[1:]) & HELP_FLAGS:
+                sys.exit(0)
+            raise
 
     def main_without_info_logs(argv):
         logging.set_verbosity(logging.WARNING)
@@ -72,8 +75,9 @@ def check_writable_dir(flag, path):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"{flag}={path} cannot be created ({error.strerror}). "
-                         "Choose a writable directory.") from None
+        raise ValueError(
+            f"{flag}={path} cannot be created ({error.strerror}). Choose a writable directory."
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"{flag}={path} is not writable. Choose a writable directory.")
 

@@ -63,7 +63,8 @@ def check_resumable(directory, run):
         changes = ", ".join(f"{key} {saved.get(key)!r} -> {run.get(key)!r}" for key in differing)
         raise ValueError(
             f"{directory} holds the checkpoint of another run ({changes}). Use another "
-            "output or work directory, or delete that checkpoint to start over.")
+            "output or work directory, or delete that checkpoint to start over."
+        )
 
 
 def _model_and_optimizer_variables(model):
@@ -79,8 +80,9 @@ def _model_and_optimizer_variables(model):
 def save_state(model, directory, include_optimizer=True, **progress):
     """Writes every variable of `model` (and of its optimizer) and `progress` atomically."""
     os.makedirs(directory, exist_ok=True)
-    variables = (_model_and_optimizer_variables(model) if include_optimizer
-                 else list(model.variables))
+    variables = (
+        _model_and_optimizer_variables(model) if include_optimizer else list(model.variables)
+    )
     arrays = {f"v{index:05d}": np.asarray(v.numpy()) for index, v in enumerate(variables)}
     arrays["names"] = np.array([v.path for v in variables])
     arrays["progress"] = np.array(json.dumps(progress))
@@ -98,19 +100,22 @@ def load_state(model, directory, include_optimizer=True):
     Raises:
         ValueError: the checkpoint was written by a different model.
     """
-    variables = (_model_and_optimizer_variables(model) if include_optimizer
-                 else list(model.variables))
+    variables = (
+        _model_and_optimizer_variables(model) if include_optimizer else list(model.variables)
+    )
     path = os.path.join(directory, STATE_FILE)
     with np.load(path) as saved:
         # Model variables come first, so a model-only load reads a prefix of
         # a checkpoint written with its optimizer.
         saved_shapes = [saved[f"v{i:05d}"].shape for i in range(len(saved["names"]))]
-        if saved_shapes[:len(variables)] != [tuple(v.shape) for v in variables] or (
-                include_optimizer and len(saved_shapes) != len(variables)):
+        if saved_shapes[: len(variables)] != [tuple(v.shape) for v in variables] or (
+            include_optimizer and len(saved_shapes) != len(variables)
+        ):
             raise ValueError(
                 f"The checkpoint {path} was written by a different model or optimizer "
                 f"({len(saved_shapes)} variables, this run has {len(variables)}). Use "
-                "another --output_dir or delete that checkpoint.")
+                "another --output_dir or delete that checkpoint."
+            )
         for index, variable in enumerate(variables):
             variable.assign(saved[f"v{index:05d}"])
 
@@ -141,6 +146,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         save_state(
-            self.model, self.directory, epochs_done=epoch + 1, epochs=self.epochs,
-            complete=epoch + 1 >= self.epochs, run=self.run,
-            logs={key: float(value) for key, value in (logs or {}).items()})
+            self.model,
+            self.directory,
+            epochs_done=epoch + 1,
+            epochs=self.epochs,
+            complete=epoch + 1 >= self.epochs,
+            run=self.run,
+            logs={key: float(value) for key, value in (logs or {}).items()},
+        )

@@ -34,8 +34,10 @@ def merge(model, gates=None):
     gate_of = {id(layer): gate for layer, gate in zip(layers, resolve_gates(layers, gates))}
     return rebuild_plain(
         model,
-        lambda layer: [layer.merged_kernel(gate_of[id(layer)])]
-        + ([keras.ops.convert_to_numpy(layer.bias)] if layer.use_bias else []),
+        lambda layer: (
+            [layer.merged_kernel(gate_of[id(layer)])]
+            + ([keras.ops.convert_to_numpy(layer.bias)] if layer.use_bias else [])
+        ),
     )
 
 

@@ -52,9 +52,7 @@ def reparam_layers(model):
 def batch_norm_layers(model):
     """Lists every `BatchNormalization` in `model`, inside custom layers too."""
     return [
-        layer
-        for layer in iter_layers(model)
-        if isinstance(layer, keras.layers.BatchNormalization)
+        layer for layer in iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
     ]
 
 
@@ -78,11 +76,7 @@ def weighted_leaf_layers(model):
     its merge) give lists of equal length whose entries correspond one to one,
     which is how task-specific weights are matched between them.
     """
-    return [
-        layer
-        for layer in iter_layers(model)
-        if layer.weights and not _children(layer)
-    ]
+    return [layer for layer in iter_layers(model) if layer.weights and not _children(layer)]
 
 
 def clone_replacing(model, replacement):

@@ -66,9 +66,11 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
     ```
     """
     check_built(model)
-    if not isinstance(model, (keras.Sequential, keras.Model)) or not hasattr(
-        model, "inputs"
-    ) or model.inputs is None:
+    if (
+        not isinstance(model, (keras.Sequential, keras.Model))
+        or not hasattr(model, "inputs")
+        or model.inputs is None
+    ):
         raise ValueError(
             f"reparametrize needs a Functional or Sequential model. Received "
             f"'{model.__class__.__name__}', which Keras cannot clone layer by "
@@ -88,15 +90,13 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
 
     swr_model, pairs = clone_replacing(
         model,
-        lambda layer: REPARAM_TWINS[type(layer)].from_plain_layer(layer)
-        if id(layer) in replace_ids
-        else None,
+        lambda layer: (
+            REPARAM_TWINS[type(layer)].from_plain_layer(layer) if id(layer) in replace_ids else None
+        ),
     )
     for source, clone in pairs:
         if id(source) in replace_ids:
-            clone.set_pretrained_weights(
-                source.kernel, source.bias if source.use_bias else None
-            )
+            clone.set_pretrained_weights(source.kernel, source.bias if source.use_bias else None)
         elif source.weights and id(source) not in excluded:
             _freeze_all_but_batch_norm(clone)
     set_batch_norm_affine_trainable(swr_model, bn_affine)

@@ -112,7 +112,8 @@ class SWRTrainer(keras.Model):
             )
         if not policy_loss_weight >= 0:
             raise ValueError(
-                f"policy_loss_weight must be >= 0. Received: policy_loss_weight={policy_loss_weight}"
+                "policy_loss_weight must be >= 0. "
+                f"Received: policy_loss_weight={policy_loss_weight}"
             )
         self.model = model
         self.policy_network = policy_network
@@ -301,9 +302,7 @@ class SWRTrainer(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        config["policy_network"] = keras.saving.deserialize_keras_object(
-            config["policy_network"]
-        )
+        config["policy_network"] = keras.saving.deserialize_keras_object(config["policy_network"])
         return cls(**config)
 
 
@@ -327,9 +326,7 @@ class TemperatureSchedule(keras.callbacks.Callback):
     def __init__(self, start=2.0, end=0.5):
         super().__init__()
         if not (start > 0 and end > 0):
-            raise ValueError(
-                f"Temperatures must be > 0. Received: start={start}, end={end}"
-            )
+            raise ValueError(f"Temperatures must be > 0. Received: start={start}, end={end}")
         self.start = float(start)
         self.end = float(end)
         self._epoch = 0
@@ -405,14 +402,14 @@ def fit_stage(
     if int(epochs) <= 0:
         raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs}")
     if not learning_rate > 0:
-        raise ValueError(
-            f"learning_rate must be > 0. Received: learning_rate={learning_rate}"
-        )
+        raise ValueError(f"learning_rate must be > 0. Received: learning_rate={learning_rate}")
     steps = steps_per_epoch
     if steps is None:
-        cardinality = int(tf.data.experimental.cardinality(train_data)) if isinstance(
-            train_data, tf.data.Dataset
-        ) else -1
+        cardinality = (
+            int(tf.data.experimental.cardinality(train_data))
+            if isinstance(train_data, tf.data.Dataset)
+            else -1
+        )
         if cardinality <= 0:
             raise ValueError(
                 "fit_stage needs the number of batches per epoch for its cosine "

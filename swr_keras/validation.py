@@ -72,4 +72,5 @@ def resolve_gates(layers, gates=None):
 def shape_fits(known_shape, shape):
     """Whether `shape` has the rank of `known_shape` and agrees with its known (non-None) axes."""
     return len(known_shape) == len(shape) and all(
-        known is None or known == dim for known, dim in zip(known_shape, shape))
+        known is None or known == dim for known, dim in zip(known_shape, shape)
+    )

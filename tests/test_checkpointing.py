@@ -28,8 +28,10 @@ def test_state_and_progress_restore_exactly(tmp_path):
     save_epoch(saved, tmp_path, epoch=0)
     restored = small_model(seed=2)
     checkpointing.load_state(restored, tmp_path)
-    for got, want in zip(restored.variables + restored.optimizer.variables,
-                         saved.variables + saved.optimizer.variables):
+    for got, want in zip(
+        restored.variables + restored.optimizer.variables,
+        saved.variables + saved.optimizer.variables,
+    ):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     progress = checkpointing.read_progress(tmp_path)
     assert (progress["epochs_done"], progress["epochs"], progress["complete"]) == (1, 3, False)

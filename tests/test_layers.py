@@ -39,7 +39,10 @@ def twin_of(layer_class, twin_class, config, input_shape, rng):
 
 ALL_CASES = (
     [(keras.layers.Conv2D, ReparamConv2D, c, (3, 10, 9, 4)) for c in CONV_CASES]
-    + [(keras.layers.DepthwiseConv2D, ReparamDepthwiseConv2D, c, (3, 10, 9, 4)) for c in DEPTHWISE_CASES]
+    + [
+        (keras.layers.DepthwiseConv2D, ReparamDepthwiseConv2D, c, (3, 10, 9, 4))
+        for c in DEPTHWISE_CASES
+    ]
     + [(keras.layers.Dense, ReparamDense, c, (3, 7, 4)) for c in DENSE_CASES]
 )
 
@@ -89,13 +92,23 @@ def test_weights_are_frozen_base_trainable_delta_and_fixed_gate(rng):
 
 def test_config_round_trip_keeps_every_argument():
     layer = ReparamConv2D(
-        7, (3, 1), strides=(2, 1), padding="same", dilation_rate=(1, 1), groups=1,
-        activation="relu", use_bias=False, name="stem",
+        7,
+        (3, 1),
+        strides=(2, 1),
+        padding="same",
+        dilation_rate=(1, 1),
+        groups=1,
+        activation="relu",
+        use_bias=False,
+        name="stem",
     )
     clone = ReparamConv2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     depthwise = ReparamDepthwiseConv2D((1, 3), dilation_rate=(1, 8), depth_multiplier=2)
-    assert ReparamDepthwiseConv2D.from_config(depthwise.get_config()).get_config() == depthwise.get_config()
+    assert (
+        ReparamDepthwiseConv2D.from_config(depthwise.get_config()).get_config()
+        == depthwise.get_config()
+    )
 
 
 def test_keras_file_keeps_base_delta_and_gate_separate(tmp_path, rng):

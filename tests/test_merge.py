@@ -72,7 +72,9 @@ def test_task_state_holds_only_gated_deltas_statistics_and_classifier(trained_li
     assert len(state.deltas) == 2 and len(state.batch_norm) == 3 and len(state.head) == 1
 
 
-def test_task_state_applied_to_fresh_backbone_equals_merge(conv_net, trained_like, images, tmp_path):
+def test_task_state_applied_to_fresh_backbone_equals_merge(
+    conv_net, trained_like, images, tmp_path
+):
     gates = [0, 1, 1, 0, 1]
     path = tmp_path / "task.npz"
     swr_keras.extract_task_state(trained_like, gates=gates).save(path)

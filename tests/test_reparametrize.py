@@ -23,7 +23,11 @@ def test_every_feature_layer_is_replaced_recursively_and_classifier_kept(conv_ne
     # stem, nested dilated conv, depthwise, grouped 1x1, hidden Dense; the
     # conv inside the custom block is not in the graph and stays frozen.
     assert [type(layer).__name__ for layer in layers] == [
-        "ReparamConv2D", "ReparamConv2D", "ReparamDepthwiseConv2D", "ReparamConv2D", "ReparamDense",
+        "ReparamConv2D",
+        "ReparamConv2D",
+        "ReparamDepthwiseConv2D",
+        "ReparamConv2D",
+        "ReparamDense",
     ]
     assert isinstance(swr_model.get_layer("nested").layers[0], ReparamLayer)
     classifier = swr_model.get_layer("classifier")

@@ -79,7 +79,15 @@ def test_policy_stage_changes_only_the_policy_network(trainer, rng):
     run_stage(trainer, "supernet", rng)
     diff = run_stage(trainer, "policy", rng)
     assert all(diff["policy"])
-    for frozen in ("base", "gates", "bn_affine", "bn_statistics", "classifier", "deltas", "frozen_conv"):
+    for frozen in (
+        "base",
+        "gates",
+        "bn_affine",
+        "bn_statistics",
+        "classifier",
+        "deltas",
+        "frozen_conv",
+    ):
         assert not any(diff[frozen]), frozen
 
 
@@ -115,7 +123,9 @@ def test_joint_stage_trains_policy_and_all_deltas(trainer, rng):
 
 
 def test_bn_affine_trains_gamma_and_beta(conv_net, rng):
-    trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(conv_net, bn_affine=True), bn_affine=True)
+    trainer = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(conv_net, bn_affine=True), bn_affine=True
+    )
     diff = run_stage(trainer, "supernet", rng)
     assert all(diff["bn_affine"])
 
@@ -131,7 +141,9 @@ def test_per_example_gates_in_a_model_match_examples_run_alone(conv_net, images,
     for index, example_gates_row in enumerate(gates):
         for layer, gate in zip(layers, example_gates_row):
             layer.gate.assign(gate)
-        np.testing.assert_allclose(batched[index], swr_model(images[index : index + 1])[0], atol=1e-5)
+        np.testing.assert_allclose(
+            batched[index], swr_model(images[index : index + 1])[0], atol=1e-5
+        )
 
 
 def test_trainer_keras_round_trip(trainer, images, rng, tmp_path):
@@ -143,7 +155,11 @@ def test_trainer_keras_round_trip(trainer, images, rng, tmp_path):
     loaded = keras.saving.load_model(path)
     assert loaded.stage == "reparam"
     np.testing.assert_allclose(loaded(images), trainer(images), atol=1e-6)
-    np.testing.assert_allclose(loaded.policy_network(np.array([[0.3]])), trainer.policy_network(np.array([[0.3]])), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.policy_network(np.array([[0.3]])),
+        trainer.policy_network(np.array([[0.3]])),
+        atol=1e-6,
+    )
 
 
 def test_temperature_is_cosine_annealed_per_batch_and_resumes(trainer, rng):
@@ -154,14 +170,23 @@ def test_temperature_is_cosine_annealed_per_batch_and_resumes(trainer, rng):
             seen.append(float(self.model.temperature.numpy()))
 
     data = dataset(rng, size=32, batch=8)
-    swr_keras.fit_stage(trainer, "policy", data, epochs=3, learning_rate=1e-3, verbose=0,
-                        callbacks=[Record()])
+    swr_keras.fit_stage(
+        trainer, "policy", data, epochs=3, learning_rate=1e-3, verbose=0, callbacks=[Record()]
+    )
     assert seen[0] == pytest.approx(2.0) and seen[-1] == pytest.approx(0.5)
     assert all(a > b for a, b in zip(seen, seen[1:]))
     full = list(seen)
     seen.clear()
-    swr_keras.fit_stage(trainer, "policy", data, epochs=3, learning_rate=1e-3, verbose=0,
-                        callbacks=[Record()], initial_epoch=2)
+    swr_keras.fit_stage(
+        trainer,
+        "policy",
+        data,
+        epochs=3,
+        learning_rate=1e-3,
+        verbose=0,
+        callbacks=[Record()],
+        initial_epoch=2,
+    )
     np.testing.assert_allclose(seen, full[8:], rtol=1e-6)
 
 
@@ -173,7 +198,9 @@ def test_bad_stage_arguments(trainer, rng):
     with pytest.raises(ValueError, match=r"target_cost must be in \[0, 1\]"):
         trainer.set_stage("reparam", target_cost=float("nan"))
     with pytest.raises(ValueError, match="steps_per_epoch"):
-        swr_keras.fit_stage(trainer, "supernet", dataset(rng).repeat(), epochs=1, learning_rate=1e-3)
+        swr_keras.fit_stage(
+            trainer, "supernet", dataset(rng).repeat(), epochs=1, learning_rate=1e-3
+        )
     with pytest.raises(ValueError, match="PolicyNetwork\\(num_layers=5\\)"):
         swr_keras.SWRTrainer(trainer.model, swr_keras.PolicyNetwork(4))
     with pytest.raises(ValueError, match="TemperatureSchedule|Temperatures must be > 0"):
@@ -210,11 +237,18 @@ def test_trained_policy_meets_its_budget():
 
 def test_fit_stage_works_with_keras_callbacks_and_tensorboard(trainer, rng, tmp_path):
     history = swr_keras.fit_stage(
-        trainer, "policy", dataset(rng), epochs=2, learning_rate=1e-3, verbose=0,
+        trainer,
+        "policy",
+        dataset(rng),
+        epochs=2,
+        learning_rate=1e-3,
+        verbose=0,
         validation_data=dataset(rng, size=8),
         callbacks=[keras.callbacks.TensorBoard(log_dir=str(tmp_path / "logs"))],
     )
-    assert {"loss", "policy_loss", "added_ratio", "accuracy", "val_accuracy"} <= set(history.history)
+    assert {"loss", "policy_loss", "added_ratio", "accuracy", "val_accuracy"} <= set(
+        history.history
+    )
     assert all(np.isfinite(history.history["policy_loss"]))
     events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     assert {path.parent.name for path in events} >= {"train", "validation"}
@@ -227,9 +261,21 @@ def test_every_stage_runs_under_mixed_precision(rng):
     try:
         trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(build_conv_net()), seed=0)
         assert swr_keras.reparam_layers(trainer.model)[0].compute_dtype == "bfloat16"
-        for stage, target in (("supernet", None), ("policy", None), ("reparam", 0.5), ("joint", None)):
-            history = swr_keras.fit_stage(trainer, stage, dataset(rng, size=16), epochs=1,
-                                          learning_rate=1e-3, target_cost=target, verbose=0)
+        for stage, target in (
+            ("supernet", None),
+            ("policy", None),
+            ("reparam", 0.5),
+            ("joint", None),
+        ):
+            history = swr_keras.fit_stage(
+                trainer,
+                stage,
+                dataset(rng, size=16),
+                epochs=1,
+                learning_rate=1e-3,
+                target_cost=target,
+                verbose=0,
+            )
             assert np.isfinite(history.history["loss"][-1]), stage
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -79,13 +79,11 @@ def validate_wav(path, sample_rate=None, max_frames=None):
         ) from error
     if channels != 1:
         raise ValueError(
-            f"{path} has {channels} channels; only mono is supported. "
-            f"{_REENCODE_HINT}"
+            f"{path} has {channels} channels; only mono is supported. {_REENCODE_HINT}"
         )
     if width != 2:
         raise ValueError(
-            f"{path} has {8 * width}-bit samples; only 16-bit PCM is "
-            f"supported. {_REENCODE_HINT}"
+            f"{path} has {8 * width}-bit samples; only 16-bit PCM is supported. {_REENCODE_HINT}"
         )
     if num_frames == 0:
         raise ValueError(f"{path} contains no audio samples. Delete the file.")

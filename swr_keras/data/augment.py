@@ -66,16 +66,17 @@ class NoiseBank:
             waveform = audio.read_wav(os.path.join(noise_dir, name), sample_rate)
             if len(waveform) < min_samples:
                 _LOG.warning(
-                    "Skipping noise file %s: %d samples, shorter than one "
-                    "%d-sample clip.", os.path.join(noise_dir, name),
-                    len(waveform), min_samples)
+                    "Skipping noise file %s: %d samples, shorter than one %d-sample clip.",
+                    os.path.join(noise_dir, name),
+                    len(waveform),
+                    min_samples,
+                )
                 continue
             waveforms.append(waveform)
             kept.append(name)
         if not waveforms:
             raise FileNotFoundError(
-                f"No usable WAV file (>= {min_samples} samples at "
-                f"{sample_rate} Hz) in {noise_dir}."
+                f"No usable WAV file (>= {min_samples} samples at {sample_rate} Hz) in {noise_dir}."
             )
         return cls(waveforms, kept)
 
@@ -90,30 +91,33 @@ class NoiseBank:
         files = rng.integers(0, len(self.lengths), size=count)
         spans = self.lengths[files] - num_samples + 1
         if np.any(spans <= 0):
-            raise ValueError(
-                f"Noise recordings must be at least {num_samples} samples long."
-            )
+            raise ValueError(f"Noise recordings must be at least {num_samples} samples long.")
         return self.starts[files] + (rng.random(count) * spans).astype(np.int64)
 
     def tensors(self):
         """(flat, starts, lengths) as tensors, created once and shared."""
         if self._tensors is None:
-            self._tensors = (tf.constant(self.flat), tf.constant(self.starts),
-                             tf.constant(self.lengths))
+            self._tensors = (
+                tf.constant(self.flat),
+                tf.constant(self.starts),
+                tf.constant(self.lengths),
+            )
         return self._tensors
 
 
 def _noise_segments(noise_bank, seed_file, seed_offset, batch, num_samples):
     flat, starts, lengths = noise_bank.tensors()
     files = tf.random.stateless_uniform(
-        [batch], seed_file, minval=0, maxval=len(noise_bank.lengths), dtype=tf.int32)
+        [batch], seed_file, minval=0, maxval=len(noise_bank.lengths), dtype=tf.int32
+    )
     spans = tf.gather(lengths, files) - num_samples + 1
     offsets = tf.cast(
-        tf.random.stateless_uniform([batch], seed_offset)
-        * tf.cast(spans, tf.float32), tf.int64)
+        tf.random.stateless_uniform([batch], seed_offset) * tf.cast(spans, tf.float32), tf.int64
+    )
     offsets = tf.minimum(offsets, spans - 1)
     index = (tf.gather(starts, files) + offsets)[:, tf.newaxis] + tf.range(
-        num_samples, dtype=tf.int64)[tf.newaxis]
+        num_samples, dtype=tf.int64
+    )[tf.newaxis]
     return tf.gather(flat, index)
 
 
@@ -122,15 +126,23 @@ def _time_shift(waveforms, shifts):
     num_samples = tf.shape(waveforms)[1]
     source = tf.range(num_samples)[tf.newaxis] + shifts[:, tf.newaxis]
     inside = (source >= 0) & (source < num_samples)
-    moved = tf.gather(
-        waveforms, tf.clip_by_value(source, 0, num_samples - 1), batch_dims=1)
+    moved = tf.gather(waveforms, tf.clip_by_value(source, 0, num_samples - 1), batch_dims=1)
     return tf.where(inside, moved, tf.zeros_like(moved))
 
 
-def augment_waveforms(waveforms, labels, seed, noise_bank, mode="train",
-                      sample_rate=16000, noise_prob=0.8, keyword_noise_max=0.1,
-                      silence_noise_max=1.0, max_shift_seconds=0.1,
-                      silence_label=SILENCE_LABEL):
+def augment_waveforms(
+    waveforms,
+    labels,
+    seed,
+    noise_bank,
+    mode="train",
+    sample_rate=16000,
+    noise_prob=0.8,
+    keyword_noise_max=0.1,
+    silence_noise_max=1.0,
+    max_shift_seconds=0.1,
+    silence_label=SILENCE_LABEL,
+):
     """Applies the reference noise/shift/clamp augmentation to a batch.
 
     Args:
@@ -150,8 +162,7 @@ def augment_waveforms(waveforms, labels, seed, noise_bank, mode="train",
         float32 `[batch, samples]`.
     """
     if mode not in ("train", "valid", "test"):
-        raise ValueError(
-            f"mode must be 'train', 'valid' or 'test'. Received: mode={mode!r}")
+        raise ValueError(f"mode must be 'train', 'valid' or 'test'. Received: mode={mode!r}")
     if mode == "test":
         return waveforms
     num_samples = waveforms.shape[1]
@@ -159,49 +170,52 @@ def augment_waveforms(waveforms, labels, seed, noise_bank, mode="train",
         raise ValueError(
             "Noise mixing needs a static clip length no longer than the "
             f"shortest noise recording ({noise_bank.lengths.min()} samples). "
-            f"Received: waveforms of shape {waveforms.shape}")
+            f"Received: waveforms of shape {waveforms.shape}"
+        )
     seeds = tf.random.experimental.stateless_split(seed, num=5)
     batch = tf.shape(waveforms)[0]
     is_silence = tf.equal(tf.cast(labels, tf.int32), silence_label)
     if mode == "train":
-        noisy = is_silence | (
-            tf.random.stateless_uniform([batch], seeds[0]) < noise_prob)
+        noisy = is_silence | (tf.random.stateless_uniform([batch], seeds[0]) < noise_prob)
     else:
         noisy = is_silence
     gains = tf.random.stateless_uniform([batch], seeds[1]) * tf.where(
-        is_silence, silence_noise_max, keyword_noise_max)
+        is_silence, silence_noise_max, keyword_noise_max
+    )
     gains = tf.where(noisy, gains, 0.0)
     noise = _noise_segments(noise_bank, seeds[2], seeds[3], batch, num_samples)
     if mode == "train":
         # int() in the reference truncates towards zero; so does the cast.
         shifts = tf.cast(
             tf.random.stateless_uniform([batch], seeds[4], -1.0, 1.0)
-            * (max_shift_seconds * sample_rate), tf.int32)
+            * (max_shift_seconds * sample_rate),
+            tf.int32,
+        )
         waveforms = _time_shift(waveforms, tf.where(noisy, shifts, 0))
     mixed = waveforms + gains[:, tf.newaxis] * noise
-    return tf.where(noisy[:, tf.newaxis],
-                    tf.clip_by_value(mixed, -1.0, 1.0), waveforms)
+    return tf.where(noisy[:, tf.newaxis], tf.clip_by_value(mixed, -1.0, 1.0), waveforms)
 
 
 def _band_mask(seed, batch, size, num_masks, max_width):
     """[batch, size] bool: union of `num_masks` random bands per example."""
-    seed_width, seed_start = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2))
+    seed_width, seed_start = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     widths = tf.cast(
-        tf.random.stateless_uniform([batch, num_masks], seed_width)
-        * max_width, tf.int32)
+        tf.random.stateless_uniform([batch, num_masks], seed_width) * max_width, tf.int32
+    )
     starts = tf.cast(
         tf.random.stateless_uniform([batch, num_masks], seed_start)
-        * tf.cast(size - widths + 1, tf.float32), tf.int32)
+        * tf.cast(size - widths + 1, tf.float32),
+        tf.int32,
+    )
     starts = tf.minimum(starts, size - widths)
     position = tf.range(size)[tf.newaxis, tf.newaxis]
-    inside = (position >= starts[..., tf.newaxis]) & (
-        position < (starts + widths)[..., tf.newaxis])
+    inside = (position >= starts[..., tf.newaxis]) & (position < (starts + widths)[..., tf.newaxis])
     return tf.reduce_any(inside, axis=1)
 
 
-def spec_augment(features, seed, num_freq_masks=2, max_freq_width=7,
-                 num_time_masks=2, max_time_width=20):
+def spec_augment(
+    features, seed, num_freq_masks=2, max_freq_width=7, num_time_masks=2, max_time_width=20
+):
     """SpecAugment on a batch of log-mel features (masked values set to 0).
 
     Mask widths are `floor(U(0, max_width))` and starts uniform over the
@@ -216,12 +230,9 @@ def spec_augment(features, seed, num_freq_masks=2, max_freq_width=7,
     Returns:
         float32 `[batch, mel, frames, 1]`.
     """
-    seed_freq, seed_time = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2))
+    seed_freq, seed_time = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     shape = tf.shape(features)
-    freq = _band_mask(seed_freq, shape[0], shape[1], num_freq_masks,
-                      max_freq_width)
-    time = _band_mask(seed_time, shape[0], shape[2], num_time_masks,
-                      max_time_width)
+    freq = _band_mask(seed_freq, shape[0], shape[1], num_freq_masks, max_freq_width)
+    time = _band_mask(seed_time, shape[0], shape[2], num_time_masks, max_time_width)
     masked = freq[:, :, tf.newaxis] | time[:, tf.newaxis, :]
     return tf.where(masked[..., tf.newaxis], tf.zeros_like(features), features)

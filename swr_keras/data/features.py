@@ -19,8 +19,7 @@ def mel_to_hz(mel):
     return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(sample_rate=16000, fft_length=512, num_mel_bins=40,
-                   lower_hz=0.0, upper_hz=None):
+def mel_filterbank(sample_rate=16000, fft_length=512, num_mel_bins=40, lower_hz=0.0, upper_hz=None):
     """Triangular mel filters, `[fft_length // 2 + 1, num_mel_bins]`.
 
     Matches the filters of the reference (torchaudio `MelSpectrogram` with
@@ -36,9 +35,7 @@ def mel_filterbank(sample_rate=16000, fft_length=512, num_mel_bins=40,
     """
     upper_hz = sample_rate / 2.0 if upper_hz is None else float(upper_hz)
     bin_hz = np.linspace(0.0, sample_rate // 2, fft_length // 2 + 1)
-    edges_hz = mel_to_hz(
-        np.linspace(hz_to_mel(lower_hz), hz_to_mel(upper_hz), num_mel_bins + 2)
-    )
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(lower_hz), hz_to_mel(upper_hz), num_mel_bins + 2))
     widths = np.diff(edges_hz)
     offsets = edges_hz[np.newaxis, :] - bin_hz[:, np.newaxis]
     rising = -offsets[:, :-2] / widths[:-1]
@@ -83,41 +80,44 @@ class LogMel(keras.layers.Layer):
     (2, 40, 101, 1)
     """
 
-    def __init__(self, sample_rate=16000, num_mel_bins=40, fft_length=512,
-                 window_length=480, hop_length=160, log_offset=1e-6, **kwargs):
+    def __init__(
+        self,
+        sample_rate=16000,
+        num_mel_bins=40,
+        fft_length=512,
+        window_length=480,
+        hop_length=160,
+        log_offset=1e-6,
+        **kwargs,
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        for name, value in [("sample_rate", sample_rate),
-                            ("num_mel_bins", num_mel_bins),
-                            ("fft_length", fft_length),
-                            ("window_length", window_length),
-                            ("hop_length", hop_length)]:
+        for name, value in [
+            ("sample_rate", sample_rate),
+            ("num_mel_bins", num_mel_bins),
+            ("fft_length", fft_length),
+            ("window_length", window_length),
+            ("hop_length", hop_length),
+        ]:
             if int(value) != value or value <= 0:
-                raise ValueError(
-                    f"{name} must be a positive integer. Received: {name}={value}"
-                )
+                raise ValueError(f"{name} must be a positive integer. Received: {name}={value}")
         if window_length > fft_length:
             raise ValueError(
                 "window_length must not exceed fft_length. Received: "
                 f"window_length={window_length}, fft_length={fft_length}"
             )
         if log_offset <= 0:
-            raise ValueError(
-                f"log_offset must be positive. Received: log_offset={log_offset}"
-            )
+            raise ValueError(f"log_offset must be positive. Received: log_offset={log_offset}")
         self.sample_rate = int(sample_rate)
         self.num_mel_bins = int(num_mel_bins)
         self.fft_length = int(fft_length)
         self.window_length = int(window_length)
         self.hop_length = int(hop_length)
         self.log_offset = float(log_offset)
-        self._filters = mel_filterbank(
-            self.sample_rate, self.fft_length, self.num_mel_bins
-        )
+        self._filters = mel_filterbank(self.sample_rate, self.fft_length, self.num_mel_bins)
         # Periodic Hann, like torch.hann_window's default.
         self._window = (
-            0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.window_length)
-                               / self.window_length)
+            0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.window_length) / self.window_length)
         ).astype(np.float32)
 
     def call(self, inputs):

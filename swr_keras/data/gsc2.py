@@ -22,14 +22,11 @@ import os
 
 import numpy as np
 
-from swr_keras.data import audio
-from swr_keras.data import augment
-from swr_keras.data import pipeline
+from swr_keras.data import audio, augment, pipeline
 
 _LOG = logging.getLogger(__name__)
 
-KEYWORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up",
-            "yes")
+KEYWORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 CLASS_NAMES = (SILENCE, UNKNOWN) + KEYWORDS
@@ -51,7 +48,8 @@ def _read_list(root, split):
         raise FileNotFoundError(
             f"Split list not found: {path}. A Speech Commands v0.02 "
             "directory has validation_list.txt and testing_list.txt next to "
-            "the word folders; re-extract the official archive there.")
+            "the word folders; re-extract the official archive there."
+        )
     entries = {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -62,26 +60,37 @@ def _read_list(root, split):
                 raise FileNotFoundError(
                     f"{path}, line {number}: {os.path.join(root, entry)} does "
                     "not exist. The list and the audio come from different "
-                    "corpus versions; re-extract both from one archive.")
+                    "corpus versions; re-extract both from one archive."
+                )
             entries[entry] = number
     return path, entries
 
 
 def _word_dirs(root):
     words = sorted(
-        name for name in os.listdir(root)
+        name
+        for name in os.listdir(root)
         if os.path.isdir(os.path.join(root, name))
-        and name != NOISE_DIR and not name.startswith("."))
+        and name != NOISE_DIR
+        and not name.startswith(".")
+    )
     missing = [k for k in KEYWORDS if k not in words]
     if missing:
         raise FileNotFoundError(
             f"Keyword folder(s) {missing} missing under {root}. Point `root` "
-            "at the extracted speech_commands_v0.02 directory.")
+            "at the extracted speech_commands_v0.02 directory."
+        )
     return words
 
 
-def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
-              silence_caps=DEFAULT_CAPS, noise_dir=None, clip_seconds=1.0):
+def list_gsc2(
+    root,
+    seed=0,
+    unknown_caps=DEFAULT_CAPS,
+    silence_caps=DEFAULT_CAPS,
+    noise_dir=None,
+    clip_seconds=1.0,
+):
     """Lists GSC2 into a 12-class `KwsCorpus` (validating every WAV).
 
     Args:
@@ -113,12 +122,13 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
     if not os.path.isdir(root):
         raise FileNotFoundError(
             f"GSC2 directory not found: {root}. Extract "
-            "speech_commands_v0.02.tar.gz there or pass its path.")
+            "speech_commands_v0.02.tar.gz there or pass its path."
+        )
     for caps in (unknown_caps, silence_caps):
         if len(caps) != 3 or min(caps) < 0:
             raise ValueError(
-                f"Caps must be 3 non-negative ints (train, valid, test). "
-                f"Received: {caps}")
+                f"Caps must be 3 non-negative ints (train, valid, test). Received: {caps}"
+            )
     words = _word_dirs(root)
     split_of = {}
     lists = {s: _read_list(root, s) for s in ("valid", "test")}
@@ -127,11 +137,13 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
             if entry in split_of:
                 raise ValueError(
                     f"{entry} is listed in both {lists['valid'][0]} and "
-                    f"{lists['test'][0]}; remove it from one of them.")
+                    f"{lists['test'][0]}; remove it from one of them."
+                )
             split_of[entry] = split
     clip_samples = int(round(clip_seconds * SAMPLE_RATE))
     noise_bank = augment.NoiseBank.from_directory(
-        noise_dir or os.path.join(root, NOISE_DIR), SAMPLE_RATE, clip_samples)
+        noise_dir or os.path.join(root, NOISE_DIR), SAMPLE_RATE, clip_samples
+    )
 
     rows = {s: {"keyword": [], "unknown": []} for s in pipeline.SPLITS}
     for word in words:
@@ -140,8 +152,8 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
         if not names:
             if word in KEYWORDS:
                 raise ValueError(
-                    f"Keyword folder {folder} holds no .wav file; restore it "
-                    "from the archive.")
+                    f"Keyword folder {folder} holds no .wav file; restore it from the archive."
+                )
             _LOG.warning("Skipping %s: no .wav files.", folder)
             continue
         label = CLASS_NAMES.index(word) if word in KEYWORDS else 1
@@ -155,7 +167,8 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
     if not any(rows[s]["unknown"] for s in pipeline.SPLITS):
         raise ValueError(
             f"No clips for _unknown_ under {root}: besides the 10 keywords "
-            "there must be other word folders (GSC2 has 25).")
+            "there must be other word folders (GSC2 has 25)."
+        )
     splits = {}
     for index, split in enumerate(pipeline.SPLITS):
         rng = np.random.default_rng([seed, index])
@@ -163,13 +176,24 @@ def list_gsc2(root, seed=0, unknown_caps=DEFAULT_CAPS,
         unknown_rows = rows[split]["unknown"]
         chosen = rng.permutation(len(unknown_rows))[: unknown_caps[index]]
         unknown_rows = [unknown_rows[i] for i in sorted(chosen)]
-        counts = np.bincount([r[1] for r in keyword_rows],
-                             minlength=len(CLASS_NAMES))
+        counts = np.bincount([r[1] for r in keyword_rows], minlength=len(CLASS_NAMES))
         num_silence = int(min(silence_caps[index], counts.max()))
         files = keyword_rows + unknown_rows
-        splits[split] = (pipeline.split_table(
-            files, SAMPLE_RATE, num_silence, noise_bank, clip_samples, rng,
-            fixed_noise=split == "test"),)
+        splits[split] = (
+            pipeline.split_table(
+                files,
+                SAMPLE_RATE,
+                num_silence,
+                noise_bank,
+                clip_samples,
+                rng,
+                fixed_noise=split == "test",
+            ),
+        )
     return pipeline.KwsCorpus(
-        class_names=CLASS_NAMES, splits=splits, noise_bank=noise_bank,
-        clip_samples=clip_samples, sample_rate=SAMPLE_RATE)
+        class_names=CLASS_NAMES,
+        splits=splits,
+        noise_bank=noise_bank,
+        clip_samples=clip_samples,
+        sample_rate=SAMPLE_RATE,
+    )

@@ -31,9 +31,7 @@ import os
 
 import numpy as np
 
-from swr_keras.data import audio
-from swr_keras.data import augment
-from swr_keras.data import pipeline
+from swr_keras.data import audio, augment, pipeline
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,7 +58,8 @@ def load_mapping(path=DEFAULT_MAPPING):
         raise FileNotFoundError(
             f"MC-KWS class mapping not found: {path}. Pass mapping_path= a "
             'JSON file {"known": [...], "unknown": [...], "excluded": [...], '
-            '"clip_seconds": 2.24}.')
+            '"clip_seconds": 2.24}.'
+        )
     try:
         with open(path, encoding="utf-8") as handle:
             mapping = json.load(handle)
@@ -72,25 +71,28 @@ def load_mapping(path=DEFAULT_MAPPING):
     words = {}
     for key in ("known", "unknown", "excluded"):
         if not isinstance(mapping[key], list) or not all(
-                isinstance(w, str) and w.strip() for w in mapping[key]):
+            isinstance(w, str) and w.strip() for w in mapping[key]
+        ):
             raise ValueError(f"{path}: {key!r} must be a list of keywords.")
         for word in mapping[key]:
             if word.strip() in words:
                 raise ValueError(
-                    f"{path}: keyword {word!r} appears in both "
-                    f"{words[word.strip()]!r} and {key!r}.")
+                    f"{path}: keyword {word!r} appears in both {words[word.strip()]!r} and {key!r}."
+                )
             words[word.strip()] = key
     if not mapping["known"]:
         raise ValueError(f"{path}: 'known' must list at least one keyword.")
     clip_seconds = mapping["clip_seconds"]
     if not isinstance(clip_seconds, (int, float)) or clip_seconds <= 0:
         raise ValueError(
-            f"{path}: clip_seconds must be a positive number. "
-            f"Received: {clip_seconds!r}")
-    return {"known": [w.strip() for w in mapping["known"]],
-            "unknown": [w.strip() for w in mapping["unknown"]],
-            "excluded": [w.strip() for w in mapping["excluded"]],
-            "clip_seconds": float(clip_seconds)}
+            f"{path}: clip_seconds must be a positive number. Received: {clip_seconds!r}"
+        )
+    return {
+        "known": [w.strip() for w in mapping["known"]],
+        "unknown": [w.strip() for w in mapping["unknown"]],
+        "excluded": [w.strip() for w in mapping["excluded"]],
+        "clip_seconds": float(clip_seconds),
+    }
 
 
 def split_speakers(speakers, seed=0, proportions=SPEAKER_SPLIT):
@@ -106,7 +108,8 @@ def split_speakers(speakers, seed=0, proportions=SPEAKER_SPLIT):
     if len(speakers) < 3:
         raise ValueError(
             f"A speaker-disjoint split needs at least 3 speakers. "
-            f"Received: {len(speakers)} ({speakers})")
+            f"Received: {len(speakers)} ({speakers})"
+        )
     total = float(sum(proportions))
     num_valid = max(1, int(round(len(speakers) * proportions[1] / total)))
     num_test = max(1, int(round(len(speakers) * proportions[2] / total)))
@@ -117,8 +120,10 @@ def split_speakers(speakers, seed=0, proportions=SPEAKER_SPLIT):
     order = np.random.default_rng(seed).permutation(len(speakers))
     shuffled = [speakers[i] for i in order]
     bounds = (0, num_train, num_train + num_valid, len(speakers))
-    return {split: sorted(shuffled[bounds[i]:bounds[i + 1]])
-            for i, split in enumerate(pipeline.SPLITS)}
+    return {
+        split: sorted(shuffled[bounds[i] : bounds[i + 1]])
+        for i, split in enumerate(pipeline.SPLITS)
+    }
 
 
 def _magichub_rows(root):
@@ -126,13 +131,13 @@ def _magichub_rows(root):
     with open(info_path, encoding="utf-8-sig") as handle:
         lines = handle.read().splitlines()
     header = [h.strip() for h in lines[0].split("\t")] if lines else []
-    missing = [c for c in ("SPEAKER_ID", "UTTRANS_ID", "TRANSCRIPTION")
-               if c not in header]
+    missing = [c for c in ("SPEAKER_ID", "UTTRANS_ID", "TRANSCRIPTION") if c not in header]
     if missing:
         raise ValueError(
             f"{info_path}: header line lacks column(s) {missing}; expected a "
             "tab-separated header with SPEAKER_ID, UTTRANS_ID, PROMPT, "
-            "TRANSCRIPTION.")
+            "TRANSCRIPTION."
+        )
     columns = [header.index(c) for c in ("SPEAKER_ID", "UTTRANS_ID", "TRANSCRIPTION")]
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -141,7 +146,8 @@ def _magichub_rows(root):
         if len(fields) < len(header):
             raise ValueError(
                 f"{info_path}, line {number}: {len(fields)} tab-separated "
-                f"fields, expected {len(header)}.")
+                f"fields, expected {len(header)}."
+            )
         speaker, utterance, keyword = (fields[c].strip() for c in columns)
         if not utterance.endswith(".wav"):
             utterance += ".wav"
@@ -149,7 +155,8 @@ def _magichub_rows(root):
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"{info_path}, line {number} names {path}, which does not "
-                "exist. Restore the file or delete the line.")
+                "exist. Restore the file or delete the line."
+            )
         yield path, keyword, speaker
 
 
@@ -165,13 +172,22 @@ def _plain_rows(root):
             if "_" not in stem:
                 raise ValueError(
                     f"{os.path.join(folder, name)}: cannot read the speaker; "
-                    "plain-layout files are named <speaker>_<n>.wav.")
+                    "plain-layout files are named <speaker>_<n>.wav."
+                )
             yield os.path.join(folder, name), keyword, stem.rsplit("_", 1)[0]
 
 
-def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
-                sample_rate=48000, clip_seconds=None, silence_caps=None,
-                unknown_caps=None, crop="energy"):
+def list_mc_kws(
+    root,
+    noise_dir,
+    mapping_path=DEFAULT_MAPPING,
+    seed=0,
+    sample_rate=48000,
+    clip_seconds=None,
+    silence_caps=None,
+    unknown_caps=None,
+    crop="energy",
+):
     """Lists MC-KWS into a 12-class `KwsCorpus` (validating every WAV).
 
     Args:
@@ -203,18 +219,17 @@ def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
     if not os.path.isdir(root):
         raise FileNotFoundError(
             f"MC-KWS directory not found: {root}. Pass the folder holding "
-            "WAV/ and UTTRANSINFO.txt (or <keyword>/<speaker>_<n>.wav).")
+            "WAV/ and UTTRANSINFO.txt (or <keyword>/<speaker>_<n>.wav)."
+        )
     if crop not in audio.CROP_MODES:
-        raise ValueError(
-            f"crop must be one of {audio.CROP_MODES}. Received: crop={crop!r}")
+        raise ValueError(f"crop must be one of {audio.CROP_MODES}. Received: crop={crop!r}")
     mapping = load_mapping(mapping_path)
     clip_seconds = mapping["clip_seconds"] if clip_seconds is None else clip_seconds
     clip_samples = int(round(clip_seconds * OUTPUT_RATE))
     class_names = (SILENCE, UNKNOWN) + tuple(mapping["known"])
     label_of = {w: 2 + i for i, w in enumerate(mapping["known"])}
     label_of.update({w: 1 for w in mapping["unknown"]})
-    noise_bank = augment.NoiseBank.from_directory(
-        noise_dir, OUTPUT_RATE, clip_samples)
+    noise_bank = augment.NoiseBank.from_directory(noise_dir, OUTPUT_RATE, clip_samples)
 
     if os.path.isfile(os.path.join(root, "UTTRANSINFO.txt")):
         source = _magichub_rows(root)
@@ -228,7 +243,8 @@ def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
         if keyword not in label_of:
             raise ValueError(
                 f"{path}: keyword {keyword!r} is not in {mapping_path}. Add "
-                "it to 'known', 'unknown' or 'excluded'.")
+                "it to 'known', 'unknown' or 'excluded'."
+            )
         info = audio.validate_wav(path, sample_rate)
         num_cropped += info.seconds > clip_seconds
         rows.append((path, label_of[keyword], speaker, info.seconds))
@@ -237,15 +253,18 @@ def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
         if counts[label] == 0:
             raise ValueError(
                 f"Class {class_names[label]!r} has no clips under {root}. "
-                f"Check the corpus or the mapping {mapping_path}.")
+                f"Check the corpus or the mapping {mapping_path}."
+            )
     if num_cropped:
         _LOG.warning(
-            "%d of %d MC-KWS clips are longer than %.2f s; each is cropped "
-            "to %s %.2f s.", num_cropped, len(rows), clip_seconds,
+            "%d of %d MC-KWS clips are longer than %.2f s; each is cropped to %s %.2f s.",
+            num_cropped,
+            len(rows),
+            clip_seconds,
             "its highest-energy" if crop == "energy" else "its first",
-            clip_seconds)
-    _LOG.info("MC-KWS: %d clips, %d excluded by the mapping.", len(rows),
-                 num_excluded)
+            clip_seconds,
+        )
+    _LOG.info("MC-KWS: %d clips, %d excluded by the mapping.", len(rows), num_excluded)
 
     speakers_of = split_speakers([r[2] for r in rows], seed)
     split_of = {s: split for split, group in speakers_of.items() for s in group}
@@ -259,15 +278,27 @@ def list_mc_kws(root, noise_dir, mapping_path=DEFAULT_MAPPING, seed=0,
             chosen = rng.permutation(len(unknown))[: unknown_caps[index]]
             unknown = [unknown[i] for i in sorted(chosen)]
         files += unknown
-        known_counts = np.bincount([r[1] for r in files if r[1] >= 2],
-                                   minlength=len(class_names))
+        known_counts = np.bincount([r[1] for r in files if r[1] >= 2], minlength=len(class_names))
         num_silence = int(known_counts.max())
         if silence_caps is not None:
             num_silence = min(num_silence, silence_caps[index])
-        splits[split] = (pipeline.split_table(
-            files, sample_rate, num_silence, noise_bank, clip_samples, rng,
-            fixed_noise=split == "test",
-            num_cropped=sum(r[3] > clip_seconds for r in files), crop=crop),)
+        splits[split] = (
+            pipeline.split_table(
+                files,
+                sample_rate,
+                num_silence,
+                noise_bank,
+                clip_samples,
+                rng,
+                fixed_noise=split == "test",
+                num_cropped=sum(r[3] > clip_seconds for r in files),
+                crop=crop,
+            ),
+        )
     return pipeline.KwsCorpus(
-        class_names=class_names, splits=splits, noise_bank=noise_bank,
-        clip_samples=clip_samples, sample_rate=OUTPUT_RATE)
+        class_names=class_names,
+        splits=splits,
+        noise_bank=noise_bank,
+        clip_samples=clip_samples,
+        sample_rate=OUTPUT_RATE,
+    )

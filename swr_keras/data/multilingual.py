@@ -19,14 +19,19 @@ import os
 
 import numpy as np
 
-from swr_keras.data import gsc2
-from swr_keras.data import mc_kws
-from swr_keras.data import pipeline
+from swr_keras.data import gsc2, mc_kws, pipeline
 
 
-def list_multilingual(gsc2_root, mc_kws_root, mapping_path=mc_kws.DEFAULT_MAPPING,
-                      seed=0, clip_seconds=None, mc_kws_sample_rate=48000,
-                      gsc2_options=None, mc_kws_options=None):
+def list_multilingual(
+    gsc2_root,
+    mc_kws_root,
+    mapping_path=mc_kws.DEFAULT_MAPPING,
+    seed=0,
+    clip_seconds=None,
+    mc_kws_sample_rate=48000,
+    gsc2_options=None,
+    mc_kws_options=None,
+):
     """Lists the 22-class union of GSC2 and MC-KWS.
 
     Args:
@@ -56,13 +61,20 @@ def list_multilingual(gsc2_root, mc_kws_root, mapping_path=mc_kws.DEFAULT_MAPPIN
     if clash:
         raise ValueError(
             f"MC-KWS keyword(s) {sorted(clash)} in {mapping_path} clash with "
-            "GSC2 class names; rename them in the mapping.")
-    english = gsc2.list_gsc2(gsc2_root, seed=seed, clip_seconds=clip_seconds,
-                             **(gsc2_options or {}))
+            "GSC2 class names; rename them in the mapping."
+        )
+    english = gsc2.list_gsc2(
+        gsc2_root, seed=seed, clip_seconds=clip_seconds, **(gsc2_options or {})
+    )
     mandarin = mc_kws.list_mc_kws(
-        mc_kws_root, os.path.join(os.fspath(gsc2_root), gsc2.NOISE_DIR),
-        mapping_path=mapping_path, seed=seed, sample_rate=mc_kws_sample_rate,
-        clip_seconds=clip_seconds, **(mc_kws_options or {}))
+        mc_kws_root,
+        os.path.join(os.fspath(gsc2_root), gsc2.NOISE_DIR),
+        mapping_path=mapping_path,
+        seed=seed,
+        sample_rate=mc_kws_sample_rate,
+        clip_seconds=clip_seconds,
+        **(mc_kws_options or {}),
+    )
     # Both banks are read from the same folder, so fixed silence offsets of
     # either corpus point at the same samples.
     offset = len(gsc2.KEYWORDS)
@@ -71,8 +83,12 @@ def list_multilingual(gsc2_root, mc_kws_root, mapping_path=mc_kws.DEFAULT_MAPPIN
         (table,) = mandarin.splits[split]
         labels = np.where(table.labels >= 2, table.labels + offset, table.labels)
         splits[split] = english.splits[split] + (
-            dataclasses.replace(table, labels=labels.astype(np.int32)),)
+            dataclasses.replace(table, labels=labels.astype(np.int32)),
+        )
     return pipeline.KwsCorpus(
         class_names=gsc2.CLASS_NAMES + mandarin.class_names[2:],
-        splits=splits, noise_bank=english.noise_bank,
-        clip_samples=english.clip_samples, sample_rate=english.sample_rate)
+        splits=splits,
+        noise_bank=english.noise_bank,
+        clip_samples=english.clip_samples,
+        sample_rate=english.sample_rate,
+    )

@@ -20,8 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from swr_keras.data import audio
-from swr_keras.data import augment
+from swr_keras.data import audio, augment
 from swr_keras.data import features as features_lib
 from swr_keras.data import resample as resample_lib
 
@@ -87,8 +86,7 @@ class KwsCorpus:
         return dict(zip(self.class_names, counts.tolist()))
 
 
-def silence_rows(count, label, sample_rate, noise_bank, clip_samples, rng,
-                 fixed_noise):
+def silence_rows(count, label, sample_rate, noise_bank, clip_samples, rng, fixed_noise):
     """Builds `count` silence rows; `fixed_noise` pins a noise segment.
 
     Training and validation silence is zeros plus on-the-fly noise (the
@@ -102,13 +100,26 @@ def silence_rows(count, label, sample_rate, noise_bank, clip_samples, rng,
         offsets = np.full([count], -1, np.int64)
         gains = np.zeros([count], np.float32)
     return ClipTable(
-        paths=("",) * count, labels=np.full([count], label, np.int32),
-        speakers=("",) * count, sample_rate=sample_rate,
-        noise_offsets=offsets, noise_gains=gains)
+        paths=("",) * count,
+        labels=np.full([count], label, np.int32),
+        speakers=("",) * count,
+        sample_rate=sample_rate,
+        noise_offsets=offsets,
+        noise_gains=gains,
+    )
 
 
-def split_table(files, sample_rate, num_silence, noise_bank, clip_samples, rng,
-                fixed_noise, num_cropped=0, crop="energy"):
+def split_table(
+    files,
+    sample_rate,
+    num_silence,
+    noise_bank,
+    clip_samples,
+    rng,
+    fixed_noise,
+    num_cropped=0,
+    crop="energy",
+):
     """One split of one corpus: its listed clips plus `num_silence` silence rows.
 
     Args:
@@ -126,9 +137,11 @@ def split_table(files, sample_rate, num_silence, noise_bank, clip_samples, rng,
         noise_offsets=np.full([len(files)], -1, np.int64),
         noise_gains=np.zeros([len(files)], np.float32),
         num_cropped=num_cropped,
-        crop=crop)
-    silence = silence_rows(num_silence, 0, sample_rate, noise_bank, clip_samples, rng,
-                           fixed_noise=fixed_noise)
+        crop=crop,
+    )
+    silence = silence_rows(
+        num_silence, 0, sample_rate, noise_bank, clip_samples, rng, fixed_noise=fixed_noise
+    )
     return concat_tables([table, silence])
 
 
@@ -137,8 +150,7 @@ def concat_tables(tables):
     rates = {t.sample_rate for t in tables}
     crops = {t.crop for t in tables if t.num_cropped}
     if len(rates) != 1 or len(crops) > 1:
-        raise ValueError(
-            f"Tables differ in sample rate {sorted(rates)} or crop {sorted(crops)}")
+        raise ValueError(f"Tables differ in sample rate {sorted(rates)} or crop {sorted(crops)}")
     return ClipTable(
         paths=sum((t.paths for t in tables), ()),
         labels=np.concatenate([t.labels for t in tables]).astype(np.int32),
@@ -147,7 +159,8 @@ def concat_tables(tables):
         noise_offsets=np.concatenate([t.noise_offsets for t in tables]),
         noise_gains=np.concatenate([t.noise_gains for t in tables]),
         num_cropped=sum(t.num_cropped for t in tables),
-        crop=crops.pop() if crops else tables[0].crop)
+        crop=crops.pop() if crops else tables[0].crop,
+    )
 
 
 def _table_dataset(table, corpus, order):
@@ -158,8 +171,7 @@ def _table_dataset(table, corpus, order):
     def load(path, label, offset, gain):
         def from_file():
             waveform = audio.decode_wav_file(path)
-            waveform = resample_lib.resample(
-                waveform, table.sample_rate, target_rate)
+            waveform = resample_lib.resample(waveform, table.sample_rate, target_rate)
             return audio.fit_length(waveform, clip_samples, table.crop)
 
         def silence():
@@ -169,11 +181,15 @@ def _table_dataset(table, corpus, order):
         waveform = tf.cond(tf.strings.length(path) > 0, from_file, silence)
         return tf.ensure_shape(waveform, [clip_samples]), label
 
-    columns = (np.asarray(table.paths, dtype=object)[order].astype(str),
-               table.labels[order], table.noise_offsets[order],
-               table.noise_gains[order])
+    columns = (
+        np.asarray(table.paths, dtype=object)[order].astype(str),
+        table.labels[order],
+        table.noise_offsets[order],
+        table.noise_gains[order],
+    )
     return tf.data.Dataset.from_tensor_slices(columns).map(
-        load, num_parallel_calls=tf.data.AUTOTUNE)
+        load, num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def waveform_dataset(corpus, split, seed=None):
@@ -191,8 +207,7 @@ def waveform_dataset(corpus, split, seed=None):
         A `tf.data.Dataset`.
     """
     if split not in corpus.splits:
-        raise ValueError(
-            f"Unknown split {split!r}; expected one of {sorted(corpus.splits)}")
+        raise ValueError(f"Unknown split {split!r}; expected one of {sorted(corpus.splits)}")
     datasets = []
     for index, table in enumerate(corpus.splits[split]):
         order = np.arange(len(table))
@@ -201,19 +216,30 @@ def waveform_dataset(corpus, split, seed=None):
         datasets.append(_table_dataset(table, corpus, order))
     if len(datasets) == 1:
         return datasets[0]
-    sources = np.repeat(np.arange(len(datasets)),
-                        [len(t) for t in corpus.splits[split]])
+    sources = np.repeat(np.arange(len(datasets)), [len(t) for t in corpus.splits[split]])
     if seed is not None:
         # Interleave the sources (e.g. English and Mandarin) in a seeded
         # random order, so a bounded shuffle buffer still mixes them.
         sources = np.random.default_rng([seed, len(datasets)]).permutation(sources)
     return tf.data.Dataset.choose_from_datasets(
-        datasets, tf.data.Dataset.from_tensor_slices(sources.astype(np.int64)))
+        datasets, tf.data.Dataset.from_tensor_slices(sources.astype(np.int64))
+    )
 
 
-def make_dataset(corpus, split, batch_size=100, features=True, augment_mode=None,
-                 spec_augment=None, shuffle=None, seed=0, cache=True,
-                 shuffle_buffer=10000, drop_remainder=False, log_mel=None):
+def make_dataset(
+    corpus,
+    split,
+    batch_size=100,
+    features=True,
+    augment_mode=None,
+    spec_augment=None,
+    shuffle=None,
+    seed=0,
+    cache=True,
+    shuffle_buffer=10000,
+    drop_remainder=False,
+    log_mel=None,
+):
     """The batched pipeline for one split of a listed corpus.
 
     Args:
@@ -247,17 +273,37 @@ def make_dataset(corpus, split, batch_size=100, features=True, augment_mode=None
     shuffle = split == "train" if shuffle is None else shuffle
     waveforms = waveform_dataset(corpus, split, seed=seed if shuffle else None)
     return build_pipeline(
-        waveforms, corpus.noise_bank, split if augment_mode is None else augment_mode,
-        batch_size=batch_size, features=features, spec_augment=spec_augment,
-        shuffle=shuffle, seed=seed, cache=cache, shuffle_buffer=shuffle_buffer,
-        drop_remainder=drop_remainder, log_mel=log_mel,
-        sample_rate=corpus.sample_rate)
+        waveforms,
+        corpus.noise_bank,
+        split if augment_mode is None else augment_mode,
+        batch_size=batch_size,
+        features=features,
+        spec_augment=spec_augment,
+        shuffle=shuffle,
+        seed=seed,
+        cache=cache,
+        shuffle_buffer=shuffle_buffer,
+        drop_remainder=drop_remainder,
+        log_mel=log_mel,
+        sample_rate=corpus.sample_rate,
+    )
 
 
-def build_pipeline(waveforms, noise_bank, augment_mode, batch_size=100,
-                   features=True, spec_augment=None, shuffle=False, seed=0,
-                   cache=True, shuffle_buffer=10000, drop_remainder=False,
-                   log_mel=None, sample_rate=16000):
+def build_pipeline(
+    waveforms,
+    noise_bank,
+    augment_mode,
+    batch_size=100,
+    features=True,
+    spec_augment=None,
+    shuffle=False,
+    seed=0,
+    cache=True,
+    shuffle_buffer=10000,
+    drop_remainder=False,
+    log_mel=None,
+    sample_rate=16000,
+):
     """cache -> shuffle -> batch -> batched augment/features -> prefetch.
 
     The second half of `make_dataset`, for any unbatched dataset of
@@ -274,21 +320,18 @@ def build_pipeline(waveforms, noise_bank, augment_mode, batch_size=100,
     if cache:
         dataset = dataset.cache("" if cache is True else cache)
     if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed,
-                                  reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # One fresh seed pair per batch and per epoch, reproducible from `seed`.
-    seeds = tf.data.Dataset.random(
-        seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((dataset, seeds))
 
     def transform(batch, batch_seed):
         waveforms, labels = batch
-        wave_seed, spec_seed = tf.unstack(
-            tf.random.experimental.stateless_split(batch_seed, num=2))
+        wave_seed, spec_seed = tf.unstack(tf.random.experimental.stateless_split(batch_seed, num=2))
         waveforms = augment.augment_waveforms(
-            waveforms, labels, wave_seed, noise_bank, mode=augment_mode,
-            sample_rate=sample_rate)
+            waveforms, labels, wave_seed, noise_bank, mode=augment_mode, sample_rate=sample_rate
+        )
         if not features:
             return waveforms, labels
         inputs = log_mel(waveforms)

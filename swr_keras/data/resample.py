@@ -38,9 +38,7 @@ _MIN_OUTPUT_CHANNELS = 16
 
 
 @functools.lru_cache(maxsize=16)
-def design_resampling_filter(
-    source_rate, target_rate, rolloff=0.9, stopband_db=90.0
-):
+def design_resampling_filter(source_rate, target_rate, rolloff=0.9, stopband_db=90.0):
     """Designs the polyphase prototype low-pass for `source -> target` Hz.
 
     Args:
@@ -93,9 +91,7 @@ def _polyphase_kernel(source_rate, target_rate, rolloff, stopband_db, group):
     the conv kernel starved, while 16 or more channels run several times
     faster for the same useful multiplies.
     """
-    up, down, taps = design_resampling_filter(
-        source_rate, target_rate, rolloff, stopband_db
-    )
+    up, down, taps = design_resampling_filter(source_rate, target_rate, rolloff, stopband_db)
     num_taps = len(taps)
     delay = (num_taps - 1) // 2
     s_min = -((num_taps - 1 - delay) // up)  # ceil((delay - num_taps + 1) / up)
@@ -148,11 +144,12 @@ def resample(waveforms, source_rate, target_rate, rolloff=0.9, stopband_db=90.0)
         )
     batched = waveforms if rank == 2 else waveforms[tf.newaxis]
     up, _, _ = design_resampling_filter(
-        int(source_rate), int(target_rate), float(rolloff), float(stopband_db))
+        int(source_rate), int(target_rate), float(rolloff), float(stopband_db)
+    )
     group = max(1, -(-_MIN_OUTPUT_CHANNELS // up))
     up, down, left_pad, kernel = _polyphase_kernel(
-        int(source_rate), int(target_rate), float(rolloff), float(stopband_db),
-        group)
+        int(source_rate), int(target_rate), float(rolloff), float(stopband_db), group
+    )
     num_blocks, block, outputs_per_step = kernel.shape
     length = tf.shape(batched)[1]
     new_length = (length * up + down - 1) // down

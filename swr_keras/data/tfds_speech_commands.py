@@ -23,17 +23,17 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from swr_keras.data import gsc2
+from swr_keras.optional import require
 
-ARCHIVES = ("speech_commands_v0.02.tar.gz",
-            "speech_commands_test_set_v0.02.tar.gz")
+tfds = require("tensorflow_datasets", "kws", "Reading speech_commands through TFDS")
+
+ARCHIVES = ("speech_commands_v0.02.tar.gz", "speech_commands_test_set_v0.02.tar.gz")
 # TFDS's ClassLabel order: the 10 words, then silence, then unknown.
 TFDS_LABELS = gsc2.KEYWORDS + (gsc2.SILENCE, gsc2.UNKNOWN)
 _TO_CLASS = np.array([gsc2.CLASS_NAMES.index(n) for n in TFDS_LABELS], np.int32)
-_SPLITS = {"train": "train", "valid": "validation", "validation": "validation",
-           "test": "test"}
+_SPLITS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
 
 
 def prepare(data_dir, manual_dir=None):
@@ -61,20 +61,22 @@ def prepare(data_dir, manual_dir=None):
             f"directory {manual_dir!r} does not exist. Download "
             f"{' and '.join(ARCHIVES)} from "
             "http://download.tensorflow.org/data/ into a folder and pass it "
-            "as manual_dir.")
+            "as manual_dir."
+        )
     missing = [a for a in ARCHIVES if not os.path.isfile(os.path.join(manual_dir, a))]
     if missing:
         raise FileNotFoundError(
             f"{manual_dir} lacks {missing}. Put the official archives there "
-            "(names unchanged) or use gsc2.list_gsc2 on the extracted folder.")
-    absent = [m for m in ("pydub", "importlib_resources")
-              if importlib.util.find_spec(m) is None]
+            "(names unchanged) or use gsc2.list_gsc2 on the extracted folder."
+        )
+    absent = [m for m in ("pydub", "importlib_resources") if importlib.util.find_spec(m) is None]
     if absent:
         raise ImportError(
-            f"TFDS needs {absent} to prepare speech_commands: "
-            f"`pip install {' '.join(absent)}`.")
+            f"TFDS needs {absent} to prepare speech_commands: pip install 'swr_keras[kws]'"
+        )
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+    )
     return builder
 
 
@@ -107,6 +109,7 @@ def waveform_dataset(split, data_dir, manual_dir=None, shuffle_files=False):
     if split not in _SPLITS:
         raise ValueError(f"Unknown split {split!r}; expected one of {sorted(_SPLITS)}")
     builder = prepare(data_dir, manual_dir)
-    dataset = builder.as_dataset(split=_SPLITS[split], as_supervised=True,
-                                 shuffle_files=shuffle_files)
+    dataset = builder.as_dataset(
+        split=_SPLITS[split], as_supervised=True, shuffle_files=shuffle_files
+    )
     return dataset.map(from_tfds_example, num_parallel_calls=tf.data.AUTOTUNE)

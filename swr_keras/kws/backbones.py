@@ -39,13 +39,15 @@ def load_pretrained(path, backbone, num_classes, tau=8.0):
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"--pretrained={path} does not exist. Train one with recipes/pretrain_kws.py "
-            "or leave the flag empty for the shipped model.")
+            "or leave the flag empty for the shipped model."
+        )
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a foreign file.
         raise ValueError(
             f"--pretrained={path} is not a Keras model file ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}).") from None
+            f"{str(error).splitlines()[0] if str(error) else ''})."
+        ) from None
     expected = build_backbone(backbone, num_classes, tau)
     got = [tuple(w.shape) for w in model.weights]
     want = [tuple(w.shape) for w in expected.weights]
@@ -54,9 +56,11 @@ def load_pretrained(path, backbone, num_classes, tau=8.0):
         if got[:-2] == want[:-2]:
             raise ValueError(
                 f"--pretrained={path} has {classes} classes; {describe(backbone, tau)} "
-                f"pre-trained on {num_classes} classes was expected (the multi-lingual union).")
+                f"pre-trained on {num_classes} classes was expected (the multi-lingual union)."
+            )
         raise ValueError(
             f"--pretrained={path} is not a {describe(backbone, tau)} ({len(got)} weight "
             f"tensors, {model.count_params():,} parameters; expected {len(want)}, "
-            f"{expected.count_params():,}). Set --backbone/--tau to match it.")
+            f"{expected.count_params():,}). Set --backbone/--tau to match it."
+        )
     return model

@@ -96,7 +96,8 @@ class Job:
         if self.steps == 0:
             raise ValueError(
                 f"The training split has fewer clips than one batch ({settings.batch_size}). "
-                "Lower --batch_size.")
+                "Lower --batch_size."
+            )
         self.test = tasks.evaluation_dataset(corpus, "test", batch_size=settings.batch_size)
         self.valid = tasks.evaluation_dataset(corpus, "valid", batch_size=settings.batch_size)
         self.input_shape = tuple(next(iter(self.test))[0].shape[1:])
@@ -105,7 +106,9 @@ class Job:
 
     # -- training ---------------------------------------------------------------
     def _directory(self, name):
-        return os.path.join(self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name)
+        return os.path.join(
+            self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name
+        )
 
     def _run(self, name, epochs):
         """What a stage's checkpoint records: the settings its training depends on."""
@@ -117,8 +120,10 @@ class Job:
         """`(SWRTrainer stage, checkpoint name, epochs)` of stage 1, or of the joint ablation."""
         s = self.settings
         if s.method == "swr":
-            return [("supernet", "stage1a_supernet", s.supernet_epochs),
-                    ("policy", "stage1b_policy", s.policy_epochs)]
+            return [
+                ("supernet", "stage1a_supernet", s.supernet_epochs),
+                ("policy", "stage1b_policy", s.policy_epochs),
+            ]
         return [("joint", "joint_not_staged", s.supernet_epochs + s.policy_epochs)]
 
     def _stages(self, target_costs=()):
@@ -126,8 +131,9 @@ class Job:
         s = self.settings
         if s.method not in SWR_METHODS:
             return [(self._finetune_name(), s.reparam_epochs)]
-        return ([(name, epochs) for _, name, epochs in self._stage_one()]
-                + [(self._reparam_name(c), s.reparam_epochs) for c in target_costs])
+        return [(name, epochs) for _, name, epochs in self._stage_one()] + [
+            (self._reparam_name(c), s.reparam_epochs) for c in target_costs
+        ]
 
     def _reparam_name(self, target_cost):
         return f"stage2_reparam_c{target_cost:.2f}_e{self.settings.reparam_epochs}"
@@ -152,15 +158,24 @@ class Job:
             checkpointing.load_state(model, directory, include_optimizer=False)
             return
         done = progress["epochs_done"]
-        print(f"== {name}: {epochs} epochs of {self.steps} steps"
-              + (f", resuming after epoch {done}" if done else ""), flush=True)
-        data = tasks.epoch_datasets(self.corpus, batch_size=self.settings.batch_size,
-                                    seed=self.settings.seed, first_epoch=done, epochs=epochs,
-                                    augment=self.settings.augment)
+        print(
+            f"== {name}: {epochs} epochs of {self.steps} steps"
+            + (f", resuming after epoch {done}" if done else ""),
+            flush=True,
+        )
+        data = tasks.epoch_datasets(
+            self.corpus,
+            batch_size=self.settings.batch_size,
+            seed=self.settings.seed,
+            first_epoch=done,
+            epochs=epochs,
+            augment=self.settings.augment,
+        )
         callbacks = [
             checkpointing.EpochCheckpoint(directory, epochs, run=self._run(name, epochs)),
-            keras.callbacks.TensorBoard(os.path.join(self.work_dir, "logs", name),
-                                        write_graph=False),
+            keras.callbacks.TensorBoard(
+                os.path.join(self.work_dir, "logs", name), write_graph=False
+            ),
         ]
         fit(data, callbacks, done)
 
@@ -169,19 +184,32 @@ class Job:
         learning_rate = s.policy_learning_rate if stage == "policy" else s.learning_rate
 
         def fit(data, callbacks, initial_epoch):
-            fit_stage(self.trainer, stage, data, epochs=epochs, learning_rate=learning_rate,
-                      target_cost=target_cost, steps_per_epoch=self.steps,
-                      temperature=s.temperature, loss=_loss(), callbacks=callbacks,
-                      initial_epoch=initial_epoch, verbose=self.verbose)
+            fit_stage(
+                self.trainer,
+                stage,
+                data,
+                epochs=epochs,
+                learning_rate=learning_rate,
+                target_cost=target_cost,
+                steps_per_epoch=self.steps,
+                temperature=s.temperature,
+                loss=_loss(),
+                callbacks=callbacks,
+                initial_epoch=initial_epoch,
+                verbose=self.verbose,
+            )
 
         self._fit(self.trainer, name, epochs, fit)
 
     def train_policy(self):
         """Stage 1 (or the joint ablation); returns the trained `SWRTrainer`."""
         s = self.settings
-        self.trainer = SWRTrainer(reparametrize(self.base_model, bn_affine=s.bn_affine),
-                                  policy_loss_weight=s.policy_loss_weight,
-                                  bn_affine=s.bn_affine, seed=s.seed)
+        self.trainer = SWRTrainer(
+            reparametrize(self.base_model, bn_affine=s.bn_affine),
+            policy_loss_weight=s.policy_loss_weight,
+            bn_affine=s.bn_affine,
+            seed=s.seed,
+        )
         for stage, name, epochs in self._stage_one():
             self._fit_swr_stage(stage, name, epochs)
         return self.trainer
@@ -196,9 +224,11 @@ class Job:
     def controllability(self, costs=CONTROLLABILITY_COSTS):
         """`{c: (gates, actual added-parameter ratio)}` of the binarised policy."""
         model = self.trainer.model
-        return {c: (gates, cost_lib.added_parameter_ratio(model, gates))
-                for c in costs
-                for gates in [self.trainer.policy_network.binary_policy(c)]}
+        return {
+            c: (gates, cost_lib.added_parameter_ratio(model, gates))
+            for c in costs
+            for gates in [self.trainer.policy_network.binary_policy(c)]
+        }
 
     def reparametrize_for(self, target_cost):
         """Stage 2 for one target cost; returns `(result row, merged model)`.
@@ -225,8 +255,13 @@ class Job:
             "gates": [int(g) for g in task.gates],
             "task_parameters": int(task.num_parameters),
             "mult_ratio": cost_lib.multiply_ratio(merged, self.base_model, self.input_shape),
-            "merged_max_abs_diff": float(np.max(np.abs(
-                merged(batch, training=False) - self.trainer.model(batch, training=False)))),
+            "merged_max_abs_diff": float(
+                np.max(
+                    np.abs(
+                        merged(batch, training=False) - self.trainer.model(batch, training=False)
+                    )
+                )
+            ),
         }
         return self._with_parameter_columns(row), merged
 
@@ -236,30 +271,48 @@ class Job:
         classifier_only = s.method == "finetune_classifier"
         model = self.base_model
         task_model_lib.feature_extractor(model).trainable = not classifier_only
-        model.compile(optimizer=cosine_adam(s.learning_rate, s.reparam_epochs * self.steps),
-                      loss=_loss(), metrics=["accuracy"])
+        model.compile(
+            optimizer=cosine_adam(s.learning_rate, s.reparam_epochs * self.steps),
+            loss=_loss(),
+            metrics=["accuracy"],
+        )
 
         def fit(data, callbacks, initial_epoch):
-            model.fit(data, epochs=s.reparam_epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=self.steps, callbacks=callbacks, verbose=self.verbose)
+            model.fit(
+                data,
+                epochs=s.reparam_epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=self.steps,
+                callbacks=callbacks,
+                verbose=self.verbose,
+            )
 
         self._fit(model, self._finetune_name(), s.reparam_epochs, fit)
         task_parameters = cost_lib.count_parameters(
-            task_model_lib.classifier(model) if classifier_only else model)
-        row = {"method": s.method, "target_cost": None, **self._accuracies(model),
-               "task_parameters": int(task_parameters), "mult_ratio": 1.0}
+            task_model_lib.classifier(model) if classifier_only else model
+        )
+        row = {
+            "method": s.method,
+            "target_cost": None,
+            **self._accuracies(model),
+            "task_parameters": int(task_parameters),
+            "mult_ratio": 1.0,
+        }
         return self._with_parameter_columns(row), model
 
     # -- evaluation -------------------------------------------------------------
     def _accuracies(self, model):
-        return {f"{name}_accuracy": float(model.evaluate(data, verbose=0)[1])
-                for name, data in (("test", self.test), ("validation", self.valid))}
+        return {
+            f"{name}_accuracy": float(model.evaluate(data, verbose=0)[1])
+            for name, data in (("test", self.test), ("validation", self.valid))
+        }
 
     def _with_parameter_columns(self, row):
         row["backbone_parameters"] = self.backbone_parameters
         row["parameters_backbone_plus_task"] = self.backbone_parameters + row["task_parameters"]
         row["param_ratio_two_tasks"] = cost_lib.multi_task_parameter_ratio(
-            self.backbone_parameters, [row["task_parameters"]] * 2)
+            self.backbone_parameters, [row["task_parameters"]] * 2
+        )
         return row
 
 

@@ -17,16 +17,17 @@ def warmup_cosine(peak_learning_rate, total_steps, warmup_steps):
         initial_learning_rate=0.0 if warmup_steps else peak_learning_rate,
         decay_steps=max(int(total_steps) - warmup_steps, 1),
         warmup_target=peak_learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps)
+        warmup_steps=warmup_steps,
+    )
 
 
-def reference_optimizer(optimizer, peak_learning_rate, total_steps, warmup_steps,
-                        weight_decay=1e-3, momentum=0.9):
+def reference_optimizer(
+    optimizer, peak_learning_rate, total_steps, warmup_steps, weight_decay=1e-3, momentum=0.9
+):
     """`"sgd"` (the reference) or `"adam"`, with the warm-up + cosine schedule."""
     schedule = warmup_cosine(peak_learning_rate, total_steps, warmup_steps)
     if optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=momentum,
-                                    weight_decay=weight_decay or None)
+        return keras.optimizers.SGD(schedule, momentum=momentum, weight_decay=weight_decay or None)
     if optimizer == "adam":
         return keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     raise ValueError(f"Unknown optimizer {optimizer!r}. Choose 'sgd' or 'adam'.")

@@ -36,18 +36,48 @@ _KIND_LABELS = {
     "regular": "regular conv",
     "dense": "dense",
 }
-_SERIES_STYLES = (("black", "o"), ("tab:purple", "s"), ("tab:green", "*"),
-                  ("tab:orange", "^"), ("tab:blue", "D"))
+_SERIES_STYLES = (
+    ("black", "o"),
+    ("tab:purple", "s"),
+    ("tab:green", "*"),
+    ("tab:orange", "^"),
+    ("tab:blue", "D"),
+)
 _DPI = 100
 
 # Two-sided 95% quantiles t(0.975, df) of Student's t for df = 1..30
 # (scipy.stats.t.ppf, 6 decimals); scipy is a test-only dependency.
 _STUDENT_T_975 = (
-    12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624,
-    2.306004, 2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787,
-    2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963, 2.079614,
-    2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407,
-    2.045230, 2.042272,
+    12.706205,
+    4.302653,
+    3.182446,
+    2.776445,
+    2.570582,
+    2.446912,
+    2.364624,
+    2.306004,
+    2.262157,
+    2.228139,
+    2.200985,
+    2.178813,
+    2.160369,
+    2.144787,
+    2.131450,
+    2.119905,
+    2.109816,
+    2.100922,
+    2.093024,
+    2.085963,
+    2.079614,
+    2.073873,
+    2.068658,
+    2.063899,
+    2.059539,
+    2.055529,
+    2.051831,
+    2.048407,
+    2.045230,
+    2.042272,
 )
 _NORMAL_975 = 1.959963984540054
 
@@ -88,7 +118,8 @@ def layer_kind(layer):
     raise ValueError(
         f"layer_kind needs a reparametrised layer (ReparamDepthwiseConv2D, ReparamConv2D "
         f"or ReparamDense). Received: {type(layer).__name__} {getattr(layer, 'name', '')!r}; "
-        "take the layers from swr_keras.reparam_layers(model).")
+        "take the layers from swr_keras.reparam_layers(model)."
+    )
 
 
 def plot_policy_map(layer_names, layer_kinds, gates_by_cost, path, title=None):
@@ -119,20 +150,25 @@ def plot_policy_map(layer_names, layer_kinds, gates_by_cost, path, title=None):
     if num_layers == 0 or len(layer_kinds) != num_layers:
         raise ValueError(
             "layer_names and layer_kinds must be non-empty and of equal length. Received: "
-            f"{num_layers} names, {len(layer_kinds)} kinds.")
+            f"{num_layers} names, {len(layer_kinds)} kinds."
+        )
     unknown = sorted(set(layer_kinds) - set(LAYER_KINDS))
     if unknown:
         raise ValueError(f"Unknown layer kinds {unknown}. Use one of {LAYER_KINDS}.")
     if not gates_by_cost:
         raise ValueError("gates_by_cost is empty; give at least one {target_cost: gates}.")
-    rows = sorted(((float(cost), _binary_gates(gates, num_layers, cost))
-                   for cost, gates in gates_by_cost.items()), key=lambda row: row[0])
+    rows = sorted(
+        (
+            (float(cost), _binary_gates(gates, num_layers, cost))
+            for cost, gates in gates_by_cost.items()
+        ),
+        key=lambda row: row[0],
+    )
 
     from matplotlib.collections import PatchCollection
     from matplotlib.patches import Patch, Rectangle
 
-    figure = _new_figure(width=max(6.0, 0.2 * num_layers + 2.5),
-                         height=0.4 * len(rows) + 3.0)
+    figure = _new_figure(width=max(6.0, 0.2 * num_layers + 2.5), height=0.4 * len(rows) + 3.0)
     axes = figure.add_subplot()
     cells, colours = [], []
     for row, (_, gates) in enumerate(rows):
@@ -140,16 +176,17 @@ def plot_policy_map(layer_names, layer_kinds, gates_by_cost, path, title=None):
             cells.append(Rectangle((column + 0.55, row - 0.45), 0.9, 0.9))
             colours.append(_KIND_COLOURS[kind] if gate else "white")
     # One collection instead of L x rows patches: several times faster to draw.
-    axes.add_collection(PatchCollection(cells, facecolors=colours, edgecolors="#bbbbbb",
-                                        linewidths=0.5))
+    axes.add_collection(
+        PatchCollection(cells, facecolors=colours, edgecolors="#bbbbbb", linewidths=0.5)
+    )
     for row, (_, gates) in enumerate(rows):
-        axes.text(num_layers + 0.8, row, f"{int(gates.sum())}/{num_layers}",
-                  va="center", fontsize=8)
+        axes.text(
+            num_layers + 0.8, row, f"{int(gates.sum())}/{num_layers}", va="center", fontsize=8
+        )
     axes.set_xlim(0.5, num_layers + 0.5)
     axes.set_ylim(-0.5, len(rows) - 0.5)
     axes.set_xticks(range(1, num_layers + 1))
-    axes.set_xticklabels([str(i) if i == 1 or i % 5 == 0 else ""
-                          for i in range(1, num_layers + 1)])
+    axes.set_xticklabels([str(i) if i == 1 or i % 5 == 0 else "" for i in range(1, num_layers + 1)])
     axes.set_yticks(range(len(rows)))
     axes.set_yticklabels([f"{cost:g}" for cost, _ in rows])
     axes.set_xlabel("layer index")
@@ -160,9 +197,15 @@ def plot_policy_map(layer_names, layer_kinds, gates_by_cost, path, title=None):
     for side in ("top", "right", "left", "bottom"):
         axes.spines[side].set_visible(False)
     present = [kind for kind in LAYER_KINDS if kind in layer_kinds]
-    figure.legend(handles=[Patch(facecolor=_KIND_COLOURS[kind], label=_KIND_LABELS[kind])
-                           for kind in present],
-                  loc="outside lower center", ncols=len(present), fontsize=8, frameon=False)
+    figure.legend(
+        handles=[
+            Patch(facecolor=_KIND_COLOURS[kind], label=_KIND_LABELS[kind]) for kind in present
+        ],
+        loc="outside lower center",
+        ncols=len(present),
+        fontsize=8,
+        frameon=False,
+    )
     if title:
         figure.suptitle(title)
     return _save_png(figure, path)
@@ -195,7 +238,8 @@ def plot_controllability(target_costs, actual_ratios, path, title=None):
         if len(ratios) != len(costs):
             raise ValueError(
                 f"actual_ratios[{label!r}] has {len(ratios)} values for {len(costs)} "
-                "target costs; give one ratio per target cost.")
+                "target costs; give one ratio per target cost."
+            )
         series[str(label)] = ratios
 
     figure = _new_figure(width=4.5, height=4.5)
@@ -247,7 +291,8 @@ def format_table(rows):
     def join(line):
         return "  ".join(
             cell.ljust(width) if left else cell.rjust(width)
-            for cell, width, (_, _, left) in zip(line, widths, _TABLE_COLUMNS)).rstrip()
+            for cell, width, (_, _, left) in zip(line, widths, _TABLE_COLUMNS)
+        ).rstrip()
 
     lines = [join(line) for line in cells]
     lines.insert(1, "-" * (sum(widths) + 2 * (len(widths) - 1)))
@@ -291,7 +336,8 @@ def student_t_975(degrees_of_freedom):
     if int(degrees_of_freedom) != degrees_of_freedom or degrees_of_freedom < 1:
         raise ValueError(
             "degrees_of_freedom must be a positive integer. "
-            f"Received: degrees_of_freedom={degrees_of_freedom}")
+            f"Received: degrees_of_freedom={degrees_of_freedom}"
+        )
     df = int(degrees_of_freedom)
     if df <= len(_STUDENT_T_975):
         return _STUDENT_T_975[df - 1]
@@ -308,8 +354,7 @@ def student_t_975(degrees_of_freedom):
 def _table_cells(row):
     unknown = sorted(set(row) - _ROW_KEYS)
     if unknown:
-        raise ValueError(
-            f"Unknown table keys {unknown}. Use {sorted(_ROW_KEYS)}.")
+        raise ValueError(f"Unknown table keys {unknown}. Use {sorted(_ROW_KEYS)}.")
     accuracy = row.get("accuracy")
     if accuracy is None:
         accuracy_cell = _MISSING
@@ -317,7 +362,8 @@ def _table_cells(row):
         if not 0.0 <= accuracy <= 1.0:
             raise ValueError(
                 f"accuracy is a fraction in [0, 1]. Received: accuracy={accuracy} "
-                f"for {row.get('method')!r}; divide percentages by 100.")
+                f"for {row.get('method')!r}; divide percentages by 100."
+            )
         accuracy_cell = f"{100 * accuracy:.1f}"
         if row.get("accuracy_ci") is not None:
             accuracy_cell += f" ({100 * row['accuracy_ci']:.1f})"
@@ -343,11 +389,13 @@ def _binary_gates(gates, num_layers, cost):
     if gates.size != num_layers:
         raise ValueError(
             f"gates_by_cost[{cost}] has {gates.size} gates for {num_layers} layers; "
-            "give one gate per layer.")
+            "give one gate per layer."
+        )
     if not np.all((gates == 0) | (gates == 1)):
         raise ValueError(
             f"gates_by_cost[{cost}] must hold only 0 and 1. Received: {gates.tolist()}; "
-            "binarise the policy first (swr_keras.binarize).")
+            "binarise the policy first (swr_keras.binarize)."
+        )
     return gates
 
 
@@ -364,7 +412,8 @@ def _new_figure(width, height):
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(
-            "Plotting a report needs matplotlib: pip install matplotlib") from error
+            "Plotting a report needs matplotlib: pip install 'swr_keras[kws]'"
+        ) from error
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure

@@ -5,13 +5,15 @@ import os
 
 import numpy as np
 
-from swr_keras.kws import serving_export, tflite_export
-from swr_keras.kws import report
-from swr_keras.kws import tasks
+from swr_keras.kws import report, serving_export, tasks, tflite_export
 from swr_keras.model_walk import reparam_layers
 
-METHOD_LABELS = {"swr": "SWR", "not_staged": "not staged", "finetune_all": "fine-tune all",
-                 "finetune_classifier": "fine-tune classifier"}
+METHOD_LABELS = {
+    "swr": "SWR",
+    "not_staged": "not staged",
+    "finetune_all": "fine-tune all",
+    "finetune_classifier": "fine-tune classifier",
+}
 REPRESENTATIVE_EXAMPLES = 200
 
 
@@ -44,19 +46,26 @@ class RunReport:
         decided = self.job.controllability(costs)
         layers = reparam_layers(self.job.trainer.model)
         map_path = report.plot_policy_map(
-            [layer.name for layer in layers], [report.layer_kind(layer) for layer in layers],
+            [layer.name for layer in layers],
+            [report.layer_kind(layer) for layer in layers],
             {c: gates for c, (gates, _) in decided.items()},
             os.path.join(self.output_dir, "policy_map.png"),
-            title=f"Reparametrised layers per target cost ({len(layers)} layers)")
+            title=f"Reparametrised layers per target cost ({len(layers)} layers)",
+        )
         control_path = report.plot_controllability(
-            costs, [ratio for _, ratio in decided.values()],
+            costs,
+            [ratio for _, ratio in decided.values()],
             os.path.join(self.output_dir, "controllability.png"),
-            title="Target cost vs actual added-parameter ratio")
-        self.policy = {"layers": [layer.name for layer in layers],
-                       "kinds": [report.layer_kind(layer) for layer in layers],
-                       "controllability": [{"target_cost": c, "added_ratio": ratio,
-                                            "gates": [int(g) for g in gates]}
-                                           for c, (gates, ratio) in decided.items()]}
+            title="Target cost vs actual added-parameter ratio",
+        )
+        self.policy = {
+            "layers": [layer.name for layer in layers],
+            "kinds": [report.layer_kind(layer) for layer in layers],
+            "controllability": [
+                {"target_cost": c, "added_ratio": ratio, "gates": [int(g) for g in gates]}
+                for c, (gates, ratio) in decided.items()
+            ],
+        }
         print("== policy network: target cost -> actual added-parameter ratio", flush=True)
         print("   " + "  ".join(f"{c:.2f}->{ratio:.3f}" for c, (_, ratio) in decided.items()))
         print(f"   {map_path}\n   {control_path}", flush=True)
@@ -79,58 +88,95 @@ class RunReport:
             name += f"_c{round(100 * row['target_cost']):03d}"
         corpus = self.job.corpus
         version_dir = serving_export.export_serving(
-            model, corpus.class_names, os.path.join(self.export_dir, name),
-            clip_samples=corpus.clip_samples, sample_rate=corpus.sample_rate)
+            model,
+            corpus.class_names,
+            os.path.join(self.export_dir, name),
+            clip_samples=corpus.clip_samples,
+            sample_rate=corpus.sample_rate,
+        )
         print(f"   TF Serving SavedModel: {version_dir}", flush=True)
         inputs, labels = self._test_data()
-        files = tflite_export.export_tflite(model, os.path.join(self.output_dir, "tflite"),
-                                         self._representative_inputs(), name=name)
+        files = tflite_export.export_tflite(
+            model, os.path.join(self.output_dir, "tflite"), self._representative_inputs(), name=name
+        )
         tflite = {}
         for kind in ("float", "int8"):
             accuracy = tflite_export.tflite_accuracy(files[kind], inputs, labels)
-            tflite[kind] = {"path": files[kind], "bytes": files[f"{kind}_bytes"],
-                            "test_accuracy": accuracy}
-            print(f"   TFLite {kind:<5}: {files[f'{kind}_bytes'] / 1024:8.1f} KiB, "
-                  f"test accuracy {100 * accuracy:.2f} %  {files[kind]}", flush=True)
+            tflite[kind] = {
+                "path": files[kind],
+                "bytes": files[f"{kind}_bytes"],
+                "test_accuracy": accuracy,
+            }
+            print(
+                f"   TFLite {kind:<5}: {files[f'{kind}_bytes'] / 1024:8.1f} KiB, "
+                f"test accuracy {100 * accuracy:.2f} %  {files[kind]}",
+                flush=True,
+            )
         return {"saved_model": version_dir, "tflite": tflite}
 
     def _test_data(self):
         if self._test_arrays is None:
             batches = list(self.job.test.as_numpy_iterator())
-            self._test_arrays = (np.concatenate([x for x, _ in batches]),
-                                 np.concatenate([y for _, y in batches]))
+            self._test_arrays = (
+                np.concatenate([x for x, _ in batches]),
+                np.concatenate([y for _, y in batches]),
+            )
         return self._test_arrays
 
     def _representative_inputs(self):
         """Un-augmented training examples in a seeded order, for int8 calibration."""
-        data = tasks.evaluation_dataset(self.job.corpus, "train", shuffle_seed=self.job.settings.seed)
-        inputs = np.concatenate([x for x, _ in data.take(
-            -(-REPRESENTATIVE_EXAMPLES // self.job.settings.batch_size)).as_numpy_iterator()])
+        data = tasks.evaluation_dataset(
+            self.job.corpus, "train", shuffle_seed=self.job.settings.seed
+        )
+        inputs = np.concatenate(
+            [
+                x
+                for x, _ in data.take(
+                    -(-REPRESENTATIVE_EXAMPLES // self.job.settings.batch_size)
+                ).as_numpy_iterator()
+            ]
+        )
         return inputs[:REPRESENTATIVE_EXAMPLES]
 
     # -- summary ----------------------------------------------------------------
     def finish(self, seconds):
         """Prints the table and writes metrics.json (atomically)."""
-        table = report.format_table([{
-            "method": row["label"],
-            "accuracy": row["test_accuracy"],
-            "param_ratio": row["param_ratio_two_tasks"],
-            "task_parameters": row["task_parameters"],
-            "mult_ratio": row["mult_ratio"],
-            "layers": ((row["reparametrised_layers"], row["num_layers"])
-                       if "num_layers" in row else None),
-            "target_cost": row.get("target_cost"),
-            "added_ratio": row.get("added_ratio"),
-        } for row in self.rows])
+        table = report.format_table(
+            [
+                {
+                    "method": row["label"],
+                    "accuracy": row["test_accuracy"],
+                    "param_ratio": row["param_ratio_two_tasks"],
+                    "task_parameters": row["task_parameters"],
+                    "mult_ratio": row["mult_ratio"],
+                    "layers": (
+                        (row["reparametrised_layers"], row["num_layers"])
+                        if "num_layers" in row
+                        else None
+                    ),
+                    "target_cost": row.get("target_cost"),
+                    "added_ratio": row.get("added_ratio"),
+                }
+                for row in self.rows
+            ]
+        )
         backbone = self.job.backbone_parameters
         print()
-        print(f"Task {self.task}, test split; #Param.(2 tasks) = (backbone + 2 x task) / backbone, "
-              f"backbone {backbone:,} parameters; #Mult. vs the backbone.")
+        print(
+            f"Task {self.task}, test split; #Param.(2 tasks) = (backbone + 2 x task) / backbone, "
+            f"backbone {backbone:,} parameters; #Mult. vs the backbone."
+        )
         print(table)
-        metrics = {"command": "python recipes/kws.py " + self.flags_text,
-                   "task": self.task, "class_names": list(self.job.corpus.class_names),
-                   "settings": self.job.settings_dict(), "backbone_parameters": backbone,
-                   "results": self.rows, "policy": self.policy, "seconds": round(seconds, 1)}
+        metrics = {
+            "command": "python recipes/kws.py " + self.flags_text,
+            "task": self.task,
+            "class_names": list(self.job.corpus.class_names),
+            "settings": self.job.settings_dict(),
+            "backbone_parameters": backbone,
+            "results": self.rows,
+            "policy": self.policy,
+            "seconds": round(seconds, 1),
+        }
         path = os.path.join(self.output_dir, "metrics.json")
         temp = f"{path}.tmp-{os.getpid()}"
         with open(temp, "w") as file:

@@ -24,8 +24,9 @@ LABELS_FILE = "labels.txt"
 _VERSION_NAME = re.compile(r"[0-9]+")
 
 
-def export_serving(model, class_names, export_base, *, clip_samples=16000,
-                   sample_rate=16000, version=None):
+def export_serving(
+    model, class_names, export_base, *, clip_samples=16000, sample_rate=16000, version=None
+):
     """Writes `model` as version `export_base/<version>/` for TF Serving.
 
     The SavedModel has two signatures, both returning `probabilities`
@@ -88,12 +89,17 @@ def export_serving(model, class_names, export_base, *, clip_samples=16000,
             labels_path = os.path.join(labels_dir, LABELS_FILE)
             with open(labels_path, "w", encoding="utf-8") as file:
                 file.write("\n".join(class_names) + "\n")
-            module = _serving_module(model, front_end, class_names, clip_samples,
-                                     features_shape, labels_path)
-            tf.saved_model.save(module, temp_dir, signatures={
-                "serving_default": module.serving_default,
-                "log_mel": module.log_mel,
-            })
+            module = _serving_module(
+                model, front_end, class_names, clip_samples, features_shape, labels_path
+            )
+            tf.saved_model.save(
+                module,
+                temp_dir,
+                signatures={
+                    "serving_default": module.serving_default,
+                    "log_mel": module.log_mel,
+                },
+            )
         os.rename(temp_dir, final_dir)
     except BaseException:
         shutil.rmtree(temp_dir, ignore_errors=True)
@@ -101,8 +107,7 @@ def export_serving(model, class_names, export_base, *, clip_samples=16000,
     return final_dir
 
 
-def _serving_module(model, front_end, class_names, clip_samples, features_shape,
-                    labels_path):
+def _serving_module(model, front_end, class_names, clip_samples, features_shape, labels_path):
     labels = tf.constant(class_names)
 
     def predictions(log_mel):
@@ -119,10 +124,14 @@ def _serving_module(model, front_end, class_names, clip_samples, features_shape,
 
     module = function_module(
         "keyword_spotter",
-        serving_default=tf.function(from_waveform, input_signature=[
-            tf.TensorSpec([None, clip_samples], tf.float32, name="waveform")]),
-        log_mel=tf.function(predictions, input_signature=[
-            tf.TensorSpec((None,) + features_shape, tf.float32, name="log_mel")]),
+        serving_default=tf.function(
+            from_waveform,
+            input_signature=[tf.TensorSpec([None, clip_samples], tf.float32, name="waveform")],
+        ),
+        log_mel=tf.function(
+            predictions,
+            input_signature=[tf.TensorSpec((None,) + features_shape, tf.float32, name="log_mel")],
+        ),
     )
     module.labels_file = tf.saved_model.Asset(labels_path)
     return module
@@ -151,8 +160,7 @@ def existing_versions(export_base):
     """The version numbers TF Serving would see in `export_base`."""
     if not os.path.isdir(export_base):
         return []
-    return [int(name) for name in os.listdir(export_base)
-            if _VERSION_NAME.fullmatch(name)]
+    return [int(name) for name in os.listdir(export_base) if _VERSION_NAME.fullmatch(name)]
 
 
 def check_plain_model(model):

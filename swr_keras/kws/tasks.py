@@ -16,11 +16,7 @@ import os
 
 import tensorflow as tf
 
-from swr_keras.data import gsc2
-from swr_keras.data import mc_kws
-from swr_keras.data import multilingual
-from swr_keras.data import pipeline
-from swr_keras.data import synthetic
+from swr_keras.data import gsc2, mc_kws, multilingual, pipeline, synthetic
 
 TASKS = ("gsc2", "mc_kws", "multilingual")
 CACHE_ENV = "SWR_KERAS_CACHE"
@@ -34,8 +30,7 @@ SYNTHETIC_UNKNOWN_CAPS = {"gsc2": (160, 20, 20), "mc_kws": (100, 24, 24)}
 
 def default_cache_dir():
     """`$SWR_KERAS_CACHE`, else `~/.cache/swr_keras`."""
-    return os.environ.get(CACHE_ENV) or os.path.join(
-        os.path.expanduser("~"), ".cache", "swr_keras")
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "swr_keras")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +72,21 @@ def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2, synthetic_cor
     """
     if not data_dir:
         paths = synthetic.ensure_default_corpus(
-            cache_dir or default_cache_dir(), num_workers=num_workers, corpus=synthetic_corpus)
+            cache_dir or default_cache_dir(), num_workers=num_workers, corpus=synthetic_corpus
+        )
         return DataSource(paths.gsc2, paths.mc_kws, synthetic=True)
     data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
             f"--data_dir={data_dir} does not exist. Point it at a folder with gsc2/ and "
-            "mc_kws/ (see BUILD.md), or leave it empty for the synthetic corpus.")
+            "mc_kws/ (see BUILD.md), or leave it empty for the synthetic corpus."
+        )
     gsc2_dir = os.path.join(data_dir, "gsc2")
     if not os.path.isdir(gsc2_dir):
         raise FileNotFoundError(
             f"{data_dir} has no gsc2/ folder (Speech Commands v0.02, which also holds "
-            "the background noise of every task). Put or link it there.")
+            "the background noise of every task). Put or link it there."
+        )
     return DataSource(gsc2_dir, os.path.join(data_dir, "mc_kws"), synthetic=False)
 
 
@@ -104,7 +102,8 @@ def list_task(task, source, seed=0):
         raise ValueError(f"Unknown task {task!r}. Choose one of {', '.join(TASKS)}.")
     if task != "gsc2" and not os.path.isdir(source.mc_kws_dir):
         raise FileNotFoundError(
-            f"Task {task!r} needs MC-KWS at {source.mc_kws_dir}; put or link it there.")
+            f"Task {task!r} needs MC-KWS at {source.mc_kws_dir}; put or link it there."
+        )
     noise_dir = os.path.join(source.gsc2_dir, gsc2.NOISE_DIR)
     gsc2_options, mc_kws_options = {}, {"crop": source.mc_kws_crop}
     if source.synthetic:
@@ -115,8 +114,12 @@ def list_task(task, source, seed=0):
     if task == "mc_kws":
         return mc_kws.list_mc_kws(source.mc_kws_dir, noise_dir, seed=seed, **mc_kws_options)
     return multilingual.list_multilingual(
-        source.gsc2_dir, source.mc_kws_dir, seed=seed, gsc2_options=gsc2_options,
-        mc_kws_options=mc_kws_options)
+        source.gsc2_dir,
+        source.mc_kws_dir,
+        seed=seed,
+        gsc2_options=gsc2_options,
+        mc_kws_options=mc_kws_options,
+    )
 
 
 def num_batches(corpus, split, batch_size, drop_remainder=False):
@@ -125,8 +128,7 @@ def num_batches(corpus, split, batch_size, drop_remainder=False):
     return rows // batch_size if drop_remainder else -(-rows // batch_size)
 
 
-def epoch_datasets(corpus, *, batch_size, seed, first_epoch, epochs, augment=True,
-                   features=True):
+def epoch_datasets(corpus, *, batch_size, seed, first_epoch, epochs, augment=True, features=True):
     """Training batches of epochs `first_epoch .. epochs - 1`, one stream.
 
     Each epoch's order and augmentation are a function of `(seed, epoch)`
@@ -140,11 +142,19 @@ def epoch_datasets(corpus, *, batch_size, seed, first_epoch, epochs, augment=Tru
     rows = sum(len(table) for table in corpus.splits["train"])
     per_epoch = [
         pipeline.build_pipeline(
-            waveforms, corpus.noise_bank, "train" if augment else "test",
-            batch_size=batch_size, features=features, shuffle=True,
-            seed=seed * 100003 + epoch, cache=False, shuffle_buffer=rows,
-            drop_remainder=True, sample_rate=corpus.sample_rate,
-            spec_augment=augment and features)
+            waveforms,
+            corpus.noise_bank,
+            "train" if augment else "test",
+            batch_size=batch_size,
+            features=features,
+            shuffle=True,
+            seed=seed * 100003 + epoch,
+            cache=False,
+            shuffle_buffer=rows,
+            drop_remainder=True,
+            sample_rate=corpus.sample_rate,
+            spec_augment=augment and features,
+        )
         for epoch in range(first_epoch, epochs)
     ]
     stream = per_epoch[0]
@@ -161,10 +171,15 @@ def evaluation_dataset(corpus, split, *, batch_size=100, features=True, shuffle_
     rows once (e.g. a class-balanced sample of the first batches).
     """
     return pipeline.make_dataset(
-        corpus, split, batch_size=batch_size, features=features,
+        corpus,
+        split,
+        batch_size=batch_size,
+        features=features,
         augment_mode="test" if split == "test" else "valid",
-        spec_augment=False, shuffle=shuffle_seed is not None,
-        seed=0 if shuffle_seed is None else shuffle_seed)
+        spec_augment=False,
+        shuffle=shuffle_seed is not None,
+        seed=0 if shuffle_seed is None else shuffle_seed,
+    )
 
 
 def multilingual_class_names(mapping_path=mc_kws.DEFAULT_MAPPING):

@@ -11,9 +11,9 @@ import uuid
 
 import numpy as np
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
 from swr_keras.kws.serving_export import check_model_shapes, check_plain_model, function_module
+from swr_keras.optional import require
 
 
 def export_tflite(model, output_dir, representative_inputs, *, name="model"):
@@ -52,9 +52,13 @@ def export_tflite(model, output_dir, representative_inputs, *, name="model"):
             f"frames, 1] with N >= 1. Received shape {inputs.shape}."
         )
     check_model_shapes(model, inputs.shape[1:])
-    module = function_module(name, predict=tf.function(
-        lambda log_mel: model(log_mel, training=False),
-        input_signature=[tf.TensorSpec((1,) + inputs.shape[1:], tf.float32)]))
+    module = function_module(
+        name,
+        predict=tf.function(
+            lambda log_mel: model(log_mel, training=False),
+            input_signature=[tf.TensorSpec((1,) + inputs.shape[1:], tf.float32)],
+        ),
+    )
     function = module.predict.get_concrete_function()
 
     def representative_dataset():
@@ -100,17 +104,20 @@ def tflite_predict(path, inputs):
     zero point the file stores, so a float and an int8 file of the same model
     give comparable float scores `[N, num_classes]`.
     """
-    interpreter = Interpreter(model_path=os.fspath(path))
+    litert = require("ai_edge_litert.interpreter", "kws", "Running TFLite files")
+    interpreter = litert.Interpreter(model_path=os.fspath(path))
     interpreter.allocate_tensors()
     (input_details,) = interpreter.get_input_details()
     (output_details,) = interpreter.get_output_details()
     outputs = []
     for example in np.asarray(inputs, np.float32):
-        interpreter.set_tensor(input_details["index"],
-                               _quantize(example[np.newaxis], input_details))
+        interpreter.set_tensor(
+            input_details["index"], _quantize(example[np.newaxis], input_details)
+        )
         interpreter.invoke()
-        outputs.append(_dequantize(interpreter.get_tensor(output_details["index"]),
-                                   output_details)[0])
+        outputs.append(
+            _dequantize(interpreter.get_tensor(output_details["index"]), output_details)[0]
+        )
     return np.stack(outputs)
 
 

@@ -22,14 +22,10 @@ import importlib.util
 import math
 import numbers
 
-try:
-    import keras_tuner
-except ImportError as error:  # keras-tuner is only needed for the search
-    raise ImportError(
-        "swr_keras.kws.tuning needs keras-tuner. Install it with `pip install keras-tuner`."
-    ) from error
-
+from swr_keras.optional import require
 from swr_keras.validation import check_target_cost
+
+keras_tuner = require("keras_tuner", "kws", "The lambda search (swr_keras.kws.tuning)")
 
 POLICY_LOSS_WEIGHT = "policy_loss_weight"
 LEARNING_RATE = "learning_rate"
@@ -256,8 +252,7 @@ class LambdaTuner(keras_tuner.Tuner):
         )
         if differing:
             details = ", ".join(
-                f"{key}: saved {saved.get(key)!r}, now {self._settings[key]!r}"
-                for key in differing
+                f"{key}: saved {saved.get(key)!r}, now {self._settings[key]!r}" for key in differing
             )
             raise ValueError(
                 f"The project at {self.project_dir} was searched with other settings "
@@ -294,9 +289,7 @@ def summarize(tuner):
             LEARNING_RATE: values.get(LEARNING_RATE),
         }
         for name in ("val_accuracy", "added_ratio", OBJECTIVE):
-            row[name] = (
-                trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
-            )
+            row[name] = trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
         miss = None if row["added_ratio"] is None else abs(row["added_ratio"] - tuner.target_cost)
         row["in_budget"] = None if miss is None else miss <= tuner.tolerance + _ROUNDING
         row["status"] = trial.status
@@ -431,9 +424,7 @@ def _check_log_range(name, value):
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a pair (min, max). Received: {name}={value!r}"
-        ) from None
+        raise ValueError(f"{name} must be a pair (min, max). Received: {name}={value!r}") from None
     if not 0.0 < low < high:
         raise ValueError(
             f"{name} must satisfy 0 < min < max (it is sampled on a log scale). "

@@ -66,8 +66,7 @@ class ReparamConv2D(ReparamLayer):
         self.groups = int(groups)
         if self.filters % self.groups:
             raise ValueError(
-                f"filters must be divisible by groups. Received: "
-                f"filters={filters}, groups={groups}"
+                f"filters must be divisible by groups. Received: filters={filters}, groups={groups}"
             )
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
@@ -118,9 +117,7 @@ def _pair(value, name):
 def _padding(padding):
     padding = str(padding).lower()
     if padding not in ("valid", "same"):
-        raise ValueError(
-            f'padding must be "valid" or "same". Received: padding={padding!r}'
-        )
+        raise ValueError(f'padding must be "valid" or "same". Received: padding={padding!r}')
     return padding
 
 

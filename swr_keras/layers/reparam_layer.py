@@ -69,9 +69,7 @@ class ReparamLayer(keras.layers.Layer):
         self.kernel_delta = self.add_weight(
             name="kernel_delta", shape=shape, initializer="zeros", trainable=True
         )
-        self.gate = self.add_weight(
-            name="gate", shape=(), initializer="ones", trainable=False
-        )
+        self.gate = self.add_weight(name="gate", shape=(), initializer="ones", trainable=False)
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",

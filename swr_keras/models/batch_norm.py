@@ -58,9 +58,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 epsilon=self.epsilon,
                 is_training=True,
             )
-            self.moving_mean.assign(
-                self.moving_mean * self.momentum + mean * (1.0 - self.momentum)
-            )
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(
                 self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
             )

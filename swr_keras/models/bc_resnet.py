@@ -106,9 +106,7 @@ def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPO
     channels = bc_resnet_channels(tau)
     inputs = keras.Input((num_frequencies, None, 1), name="log_mel")
     x = keras.layers.ZeroPadding2D(2, name="stem_pad")(inputs)
-    x = keras.layers.Conv2D(
-        channels[0], 5, strides=(2, 1), use_bias=False, name="stem_conv"
-    )(x)
+    x = keras.layers.Conv2D(channels[0], 5, strides=(2, 1), use_bias=False, name="stem_conv")(x)
     x = FusedBatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
 
@@ -152,9 +150,9 @@ def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
         name=f"{name}_frequency_depthwise",
     )(x)
     if strided:
-        x = keras.layers.MaxPooling2D(
-            pool_size=1, strides=(2, 1), name=f"{name}_frequency_stride"
-        )(x)
+        x = keras.layers.MaxPooling2D(pool_size=1, strides=(2, 1), name=f"{name}_frequency_stride")(
+            x
+        )
     x = SubSpectralNorm(NUM_SUB_BANDS, name=f"{name}_sub_spectral_norm")(x)
     frequency_features = x
 

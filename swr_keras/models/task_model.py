@@ -41,9 +41,9 @@ def build_task_model(feature_extractor, num_classes, *, classifier_activation=No
         )
     inputs = keras.Input(feature_extractor.inputs[0].shape[1:], name="inputs")
     features = feature_extractor(inputs)
-    outputs = keras.layers.Dense(
-        num_classes, activation=classifier_activation, name=CLASSIFIER
-    )(features)
+    outputs = keras.layers.Dense(num_classes, activation=classifier_activation, name=CLASSIFIER)(
+        features
+    )
     return keras.Model(inputs, outputs, name=name)
 
 

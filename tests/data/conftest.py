@@ -11,12 +11,10 @@ import wave
 import numpy as np
 import pytest
 
-GSC_KEYWORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up",
-                "yes")
+GSC_KEYWORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 GSC_UNKNOWN_WORDS = ("bed", "cat", "dog")
-GSC_SPEAKERS = tuple(f"{i:08x}" for i in range(0x1a2b3c00, 0x1a2b3c06))
-MC_KNOWN = ("你好", "打开", "关闭", "播放", "暂停", "上一首", "下一首", "音量加",
-            "音量减", "静音")
+GSC_SPEAKERS = tuple(f"{i:08x}" for i in range(0x1A2B3C00, 0x1A2B3C06))
+MC_KNOWN = ("你好", "打开", "关闭", "播放", "暂停", "上一首", "下一首", "音量加", "音量减", "静音")
 MC_UNKNOWN = ("你号", "打卡")
 MC_EXCLUDED = ("hello",)
 MC_SPEAKERS = tuple(f"G{i:04d}" for i in range(1, 9))
@@ -58,15 +56,16 @@ def make_gsc2(root, files_per_speaker=2):
             for n in range(files_per_speaker):
                 name = f"{speaker}_nohash_{n}.wav"
                 seconds = 1.0 if n == 0 else 0.75  # some short clips
-                write_wav(os.path.join(root, word, name),
-                          tone(gsc_frequency(word), seconds, 16000))
+                write_wav(os.path.join(root, word, name), tone(gsc_frequency(word), seconds, 16000))
                 if s == 4:
                     valid.append(f"{word}/{name}")
                 elif s == 5:
                     test.append(f"{word}/{name}")
     for name, seconds in (("white.wav", 3.0), ("hum.wav", 2.0)):
-        write_wav(os.path.join(root, "_background_noise_", name),
-                  rng.uniform(-0.9, 0.9, int(seconds * 16000)))
+        write_wav(
+            os.path.join(root, "_background_noise_", name),
+            rng.uniform(-0.9, 0.9, int(seconds * 16000)),
+        )
     with open(os.path.join(root, "_background_noise_", "README.md"), "w") as f:
         f.write("not audio\n")
     with open(os.path.join(root, "validation_list.txt"), "w") as f:
@@ -83,9 +82,16 @@ def mc_frequency(keyword):
 
 def write_mapping(path, clip_seconds=1.2):
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"known": list(MC_KNOWN), "unknown": list(MC_UNKNOWN),
-                   "excluded": list(MC_EXCLUDED), "clip_seconds": clip_seconds},
-                  f, ensure_ascii=False)
+        json.dump(
+            {
+                "known": list(MC_KNOWN),
+                "unknown": list(MC_UNKNOWN),
+                "excluded": list(MC_EXCLUDED),
+                "clip_seconds": clip_seconds,
+            },
+            f,
+            ensure_ascii=False,
+        )
     return path
 
 
@@ -100,9 +106,11 @@ def make_mc_kws_magichub(root, sample_rate=48000):
     for s, speaker in enumerate(MC_SPEAKERS):
         for k, word in enumerate(words):
             utt = f"{speaker}_{k:04d}.wav"
-            write_wav(os.path.join(root, "WAV", speaker, utt),
-                      tone(mc_frequency(word), mc_seconds(s, k), sample_rate),
-                      sample_rate)
+            write_wav(
+                os.path.join(root, "WAV", speaker, utt),
+                tone(mc_frequency(word), mc_seconds(s, k), sample_rate),
+                sample_rate,
+            )
             lines.append(f"{speaker}\t{utt}\t{word}\t{word}")
     with open(os.path.join(root, "UTTRANSINFO.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -116,9 +124,11 @@ def make_mc_kws_magichub(root, sample_rate=48000):
 def make_mc_kws_plain(root, sample_rate=48000):
     for s, speaker in enumerate(MC_SPEAKERS):
         for k, word in enumerate(MC_KNOWN + MC_UNKNOWN + MC_EXCLUDED):
-            write_wav(os.path.join(root, word, f"{speaker}_{k}.wav"),
-                      tone(mc_frequency(word), mc_seconds(s, k), sample_rate),
-                      sample_rate)
+            write_wav(
+                os.path.join(root, word, f"{speaker}_{k}.wav"),
+                tone(mc_frequency(word), mc_seconds(s, k), sample_rate),
+                sample_rate,
+            )
     return root
 
 

@@ -49,10 +49,13 @@ def test_truncated_header(tmp_path):
         audio.validate_wav(path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(channels=2), "2 channels; only mono"),
-    (dict(width=1), "8-bit samples; only 16-bit"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(channels=2), "2 channels; only mono"),
+        (dict(width=1), "8-bit samples; only 16-bit"),
+    ],
+)
 def test_unsupported_formats(tmp_path, kwargs, message):
     path = str(tmp_path / "bad.wav")
     write_wav(path, tone(440, 0.2, 16000), **kwargs)
@@ -87,8 +90,7 @@ def test_empty_file(tmp_path):
 def test_decode_matches_read(tmp_path):
     path = str(tmp_path / "x.wav")
     write_wav(path, np.random.default_rng(0).uniform(-1, 1, 1234))
-    np.testing.assert_array_equal(
-        audio.decode_wav_file(path).numpy(), audio.read_wav(path))
+    np.testing.assert_array_equal(audio.decode_wav_file(path).numpy(), audio.read_wav(path))
 
 
 def test_fit_length_pads_at_end():
@@ -108,7 +110,6 @@ def test_fit_length_keeps_loudest_window():
 
 def test_fit_length_start_crop_and_bad_mode():
     signal = np.arange(3000, dtype=np.float32)
-    np.testing.assert_array_equal(audio.fit_length(signal, 1000, crop="start"),
-                                  signal[:1000])
+    np.testing.assert_array_equal(audio.fit_length(signal, 1000, crop="start"), signal[:1000])
     with pytest.raises(ValueError, match="crop='middle'"):
         audio.fit_length(signal, 1000, crop="middle")

@@ -19,15 +19,17 @@ def _bank(value=None):
 
 def _batch(num=1000, silence_every=4):
     labels = np.where(np.arange(num) % silence_every == 0, 0, 5).astype(np.int32)
-    waves = np.where(labels[:, None] == 0, 0.0,
-                     0.5 * np.sin(np.arange(SAMPLES) / 7.0)[None]).astype(np.float32)
+    waves = np.where(
+        labels[:, None] == 0, 0.0, 0.5 * np.sin(np.arange(SAMPLES) / 7.0)[None]
+    ).astype(np.float32)
     return tf.constant(waves), tf.constant(labels)
 
 
 def _run(mode, seed=(1, 2), bank=None, **kwargs):
     waves, labels = _batch()
-    out = augment.augment_waveforms(waves, labels, tf.constant(seed, tf.int64),
-                                    bank or _bank(), mode=mode, **kwargs)
+    out = augment.augment_waveforms(
+        waves, labels, tf.constant(seed, tf.int64), bank or _bank(), mode=mode, **kwargs
+    )
     return waves.numpy(), labels.numpy(), out.numpy()
 
 
@@ -58,19 +60,24 @@ def test_train_noise_amplitude_bounds():
     # Constant noise 1.0 and silent clips: the output is exactly the gain.
     waves = tf.zeros([2000, SAMPLES])
     labels = tf.constant(np.where(np.arange(2000) < 1000, 0, 3), tf.int32)
-    out = augment.augment_waveforms(waves, labels, tf.constant([3, 4], tf.int64),
-                                    _bank(1.0), mode="train").numpy()
+    out = augment.augment_waveforms(
+        waves, labels, tf.constant([3, 4], tf.int64), _bank(1.0), mode="train"
+    ).numpy()
     gains = out[:, SAMPLES // 2]  # the middle never falls in a shifted-out zone
     assert gains[:1000].max() > 0.9 and gains[:1000].max() <= 1.0
     assert gains[1000:].max() <= 0.1 and gains[1000:].max() > 0.09
 
 
 def test_time_shift_is_bounded_and_zero_filled():
-    waves = tf.constant(np.tile(np.arange(1, SAMPLES + 1, dtype=np.float32)
-                                / SAMPLES, (500, 1)))
+    waves = tf.constant(np.tile(np.arange(1, SAMPLES + 1, dtype=np.float32) / SAMPLES, (500, 1)))
     out = augment.augment_waveforms(
-        waves, tf.fill([500], 3), tf.constant([5, 6], tf.int64), _bank(0.0),
-        mode="train", sample_rate=16000).numpy()
+        waves,
+        tf.fill([500], 3),
+        tf.constant([5, 6], tf.int64),
+        _bank(0.0),
+        mode="train",
+        sample_rate=16000,
+    ).numpy()
     max_shift = int(0.1 * 16000)
     shifts = []
     for row in out:
@@ -124,5 +131,4 @@ def test_noise_shorter_than_clip_is_rejected():
     short = augment.NoiseBank([np.zeros(1000, np.float32)], ["short"])
     waves, labels = _batch(4)
     with pytest.raises(ValueError, match="shortest noise recording \\(1000 samples\\)"):
-        augment.augment_waveforms(waves, labels, tf.constant([1, 2], tf.int64),
-                                  short, mode="train")
+        augment.augment_waveforms(waves, labels, tf.constant([1, 2], tf.int64), short, mode="train")

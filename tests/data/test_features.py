@@ -12,9 +12,9 @@ def numpy_log_mel(waveform, n_fft=512, window_length=480, hop=160, n_mels=40):
     padded = np.pad(waveform.astype(np.float64), n_fft // 2, mode="reflect")
     window = np.zeros(n_fft)
     left = (n_fft - window_length) // 2
-    window[left:left + window_length] = np.hanning(window_length + 1)[:-1]
+    window[left : left + window_length] = np.hanning(window_length + 1)[:-1]
     num_frames = 1 + len(waveform) // hop
-    frames = np.stack([padded[i * hop:i * hop + n_fft] for i in range(num_frames)])
+    frames = np.stack([padded[i * hop : i * hop + n_fft] for i in range(num_frames)])
     power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
     mel = power @ features.mel_filterbank(16000, n_fft, n_mels).astype(np.float64)
     return np.log(mel + 1e-6).T  # [mel, frames]
@@ -23,15 +23,16 @@ def numpy_log_mel(waveform, n_fft=512, window_length=480, hop=160, n_mels=40):
 def test_matches_numpy_reference():
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
-    batch = np.stack([
-        0.3 * np.sin(2 * np.pi * 700 * t) + 0.05 * rng.normal(size=16000),
-        rng.uniform(-1, 1, 16000),
-    ]).astype(np.float32)
+    batch = np.stack(
+        [
+            0.3 * np.sin(2 * np.pi * 700 * t) + 0.05 * rng.normal(size=16000),
+            rng.uniform(-1, 1, 16000),
+        ]
+    ).astype(np.float32)
     out = np.asarray(features.LogMel()(batch))
     assert out.shape == (2, 40, 101, 1)
     for i in range(2):
-        np.testing.assert_allclose(out[i, ..., 0], numpy_log_mel(batch[i]),
-                                   atol=2e-3, rtol=1e-4)
+        np.testing.assert_allclose(out[i, ..., 0], numpy_log_mel(batch[i]), atol=2e-3, rtol=1e-4)
 
 
 def test_frame_count_for_mc_kws_clips():
@@ -57,8 +58,8 @@ def test_filterbank_is_htk_triangles_in_hz():
     # Band 10 rises linearly (in Hz) from edge 10 to edge 11.
     inside = (bins > edges[10]) & (bins < edges[11])
     np.testing.assert_allclose(
-        bank[inside, 10], (bins[inside] - edges[10]) / (edges[11] - edges[10]),
-        rtol=1e-5)
+        bank[inside, 10], (bins[inside] - edges[10]) / (edges[11] - edges[10]), rtol=1e-5
+    )
     assert features.hz_to_mel(1000.0) == pytest.approx(1000.0, abs=0.1)
 
 

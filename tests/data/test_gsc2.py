@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from swr_keras.data import gsc2
-from tests.data.conftest import (GSC_KEYWORDS, GSC_SPEAKERS, GSC_UNKNOWN_WORDS,
-                                 tone, write_wav)
+from tests.data.conftest import GSC_KEYWORDS, GSC_SPEAKERS, GSC_UNKNOWN_WORDS, tone, write_wav
 
 
 def _read_list(root, name):
@@ -29,7 +28,10 @@ def _files(corpus, split):
 def test_split_membership_follows_list_files(gsc2_root, corpus):
     valid = _read_list(gsc2_root, "validation_list.txt")
     test = _read_list(gsc2_root, "testing_list.txt")
-    keyword_or_unknown = lambda split: set(_files(corpus, split))
+
+    def keyword_or_unknown(split):
+        return set(_files(corpus, split))
+
     assert keyword_or_unknown("valid") <= valid
     assert keyword_or_unknown("test") <= test
     assert not keyword_or_unknown("train") & (valid | test)
@@ -60,8 +62,7 @@ def test_class_counts(corpus):
 
 
 def test_caps_hold_and_are_seeded(gsc2_root, corpus):
-    capped = gsc2.list_gsc2(gsc2_root, seed=0, unknown_caps=(5, 2, 1),
-                            silence_caps=(3, 1, 0))
+    capped = gsc2.list_gsc2(gsc2_root, seed=0, unknown_caps=(5, 2, 1), silence_caps=(3, 1, 0))
     for split, unknown, silence in (("train", 5, 3), ("valid", 2, 1), ("test", 1, 0)):
         counts = capped.class_counts(split)
         assert (counts["_unknown_"], counts["_silence_"]) == (unknown, silence)
@@ -69,8 +70,10 @@ def test_caps_hold_and_are_seeded(gsc2_root, corpus):
         assert {p for p, l in _files(capped, split).items() if l == 1} <= all_unknown
     again = gsc2.list_gsc2(gsc2_root, seed=0, unknown_caps=(5, 2, 1))
     other = gsc2.list_gsc2(gsc2_root, seed=1, unknown_caps=(5, 2, 1))
-    assert again.splits["train"][0].paths == gsc2.list_gsc2(
-        gsc2_root, seed=0, unknown_caps=(5, 2, 1)).splits["train"][0].paths
+    assert (
+        again.splits["train"][0].paths
+        == gsc2.list_gsc2(gsc2_root, seed=0, unknown_caps=(5, 2, 1)).splits["train"][0].paths
+    )
     assert other.splits["train"][0].paths != again.splits["train"][0].paths
 
 
@@ -93,6 +96,7 @@ def test_speakers_from_file_names(corpus):
 
 
 # Bad input: each gets an error naming the file and the fix.
+
 
 @pytest.fixture()
 def broken(gsc2_root, tmp_path):

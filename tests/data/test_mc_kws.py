@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 from swr_keras.data import mc_kws, pipeline
-from tests.data.conftest import (MC_EXCLUDED, MC_KNOWN, MC_SPEAKERS, MC_UNKNOWN,
-                                 make_mc_kws_plain, mc_frequency, mc_seconds,
-                                 tone, write_wav)
+from tests.data.conftest import (
+    MC_EXCLUDED,
+    MC_KNOWN,
+    MC_SPEAKERS,
+    MC_UNKNOWN,
+    make_mc_kws_plain,
+    mc_frequency,
+    mc_seconds,
+    tone,
+    write_wav,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +34,10 @@ def corpus(mc_kws_root, noise_dir, mapping_path):
 def test_classes_and_counts(corpus):
     assert corpus.class_names == ("_silence_", "_unknown_") + MC_KNOWN
     assert corpus.clip_samples == int(1.2 * 16000)
-    totals = {name: sum(corpus.class_counts(s)[name] for s in pipeline.SPLITS)
-              for name in corpus.class_names}
+    totals = {
+        name: sum(corpus.class_counts(s)[name] for s in pipeline.SPLITS)
+        for name in corpus.class_names
+    }
     assert all(totals[k] == len(MC_SPEAKERS) for k in MC_KNOWN)
     assert totals["_unknown_"] == len(MC_SPEAKERS) * len(MC_UNKNOWN)
     for split in pipeline.SPLITS:
@@ -55,14 +65,17 @@ def test_split_speakers_full_size_and_seed():
 def test_excluded_keyword_dropped_and_crops_counted(corpus):
     excluded_hz = mc_frequency(MC_EXCLUDED[0])
     cropped = sum(t.num_cropped for s in pipeline.SPLITS for t in corpus.splits[s])
-    from tests.data.conftest import mc_seconds
+
     words = MC_KNOWN + MC_UNKNOWN
-    expected = sum(round(mc_seconds(s, k) * 48000) > 57600
-                   for s in range(len(MC_SPEAKERS))
-                   for k in range(len(words)))
+    expected = sum(
+        round(mc_seconds(s, k) * 48000) > 57600
+        for s in range(len(MC_SPEAKERS))
+        for k in range(len(words))
+    )
     assert cropped == expected > 0
-    dataset = pipeline.make_dataset(corpus, "train", batch_size=64,
-                                    features=False, augment_mode="test")
+    dataset = pipeline.make_dataset(
+        corpus, "train", batch_size=64, features=False, augment_mode="test"
+    )
     for waves, labels in dataset:
         for wave, label in zip(waves.numpy(), labels.numpy()):
             if label == 0:
@@ -88,6 +101,7 @@ def test_features_shape(corpus):
 
 # Mapping file errors.
 
+
 def test_mapping_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.json"):
         mc_kws.load_mapping(str(tmp_path / "absent.json"))
@@ -96,8 +110,9 @@ def test_mapping_errors(tmp_path):
     with pytest.raises(ValueError, match="bad.json is not valid JSON"):
         mc_kws.load_mapping(str(bad))
     overlap = tmp_path / "overlap.json"
-    overlap.write_text(json.dumps({"known": ["a"], "unknown": ["a"],
-                                   "excluded": [], "clip_seconds": 2.24}))
+    overlap.write_text(
+        json.dumps({"known": ["a"], "unknown": ["a"], "excluded": [], "clip_seconds": 2.24})
+    )
     with pytest.raises(ValueError, match="'a' appears in both 'known' and 'unknown'"):
         mc_kws.load_mapping(str(overlap))
     partial = tmp_path / "partial.json"
@@ -107,6 +122,7 @@ def test_mapping_errors(tmp_path):
 
 
 # Corpus errors, each naming the file.
+
 
 @pytest.fixture()
 def broken(mc_kws_root, tmp_path):
@@ -143,8 +159,7 @@ def test_unexpected_rate(broken, noise_dir, mapping_path):
 def test_other_rate_accepted_when_declared(tmp_path, noise_dir, mapping_path):
     root = make_mc_kws_plain(str(tmp_path / "mc441"), sample_rate=44100)
     corpus = mc_kws.list_mc_kws(root, noise_dir, mapping_path, sample_rate=44100)
-    waves, labels = next(iter(pipeline.make_dataset(
-        corpus, "test", batch_size=64, features=False)))
+    waves, labels = next(iter(pipeline.make_dataset(corpus, "test", batch_size=64, features=False)))
     for wave, label in zip(waves.numpy(), labels.numpy()):
         if label >= 2:
             hz = np.argmax(np.abs(np.fft.rfft(wave))) * 16000 / len(wave)
@@ -196,14 +211,18 @@ def test_start_crop_keeps_the_beginning(tmp_path, noise_dir, mapping_path):
     for speaker in MC_SPEAKERS[:3]:
         for k, word in enumerate(MC_KNOWN + MC_UNKNOWN):
             # Keyword tone in the first 0.5 s, then a louder 2 kHz hum.
-            clip = np.r_[tone(mc_frequency(word), 0.5, 48000, 0.2),
-                         tone(2000.0, 1.5, 48000, 0.9)]
+            clip = np.r_[tone(mc_frequency(word), 0.5, 48000, 0.2), tone(2000.0, 1.5, 48000, 0.9)]
             write_wav(os.path.join(root, word, f"{speaker}_{k}.wav"), clip, 48000)
     for crop, keyword_kept in (("start", True), ("energy", False)):
         corpus = mc_kws.list_mc_kws(root, noise_dir, mapping_path, crop=crop)
         assert corpus.splits["train"][0].num_cropped == len(MC_KNOWN + MC_UNKNOWN)
-        waves, labels = next(iter(pipeline.make_dataset(
-            corpus, "train", features=False, augment_mode="test", shuffle=False)))
+        waves, labels = next(
+            iter(
+                pipeline.make_dataset(
+                    corpus, "train", features=False, augment_mode="test", shuffle=False
+                )
+            )
+        )
         checked = 0
         for wave, label in zip(waves.numpy(), labels.numpy()):
             if label < 2:

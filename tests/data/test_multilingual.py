@@ -21,8 +21,7 @@ def test_class_names(corpus):
 
 def test_counts_are_the_union(corpus, gsc2_root, mc_kws_root, mapping_path):
     english = gsc2.list_gsc2(gsc2_root, clip_seconds=1.2)
-    mandarin = mc_kws.list_mc_kws(mc_kws_root, f"{gsc2_root}/_background_noise_",
-                                  mapping_path)
+    mandarin = mc_kws.list_mc_kws(mc_kws_root, f"{gsc2_root}/_background_noise_", mapping_path)
     for split in pipeline.SPLITS:
         union, en, zh = (c.class_counts(split) for c in (corpus, english, mandarin))
         for name in ("_silence_", "_unknown_"):
@@ -59,8 +58,9 @@ def test_training_features(corpus):
 
 def test_name_clash(tmp_path, gsc2_root, mc_kws_root):
     path = tmp_path / "clash.json"
-    path.write_text(json.dumps({"known": ["yes"], "unknown": [], "excluded": [],
-                                "clip_seconds": 2.24}))
+    path.write_text(
+        json.dumps({"known": ["yes"], "unknown": [], "excluded": [], "clip_seconds": 2.24})
+    )
     with pytest.raises(ValueError, match=r"\['yes'\].*clash with GSC2"):
         multilingual.list_multilingual(gsc2_root, mc_kws_root, str(path))
 

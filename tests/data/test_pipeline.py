@@ -56,16 +56,17 @@ def test_train_features_spec_and_seeding(corpus):
     assert not np.array_equal(a[0][0][1], c[0][0][1])
     labels = np.concatenate([y for _, y in a[0]])
     np.testing.assert_array_equal(
-        np.bincount(labels, minlength=12),
-        list(corpus.class_counts("train").values()))
+        np.bincount(labels, minlength=12), list(corpus.class_counts("train").values())
+    )
 
 
 def test_valid_augments_silence_only(corpus):
-    plain = pipeline.make_dataset(corpus, "valid", batch_size=64, features=False,
-                                  augment_mode="test")
+    plain = pipeline.make_dataset(
+        corpus, "valid", batch_size=64, features=False, augment_mode="test"
+    )
     noisy = pipeline.make_dataset(corpus, "valid", batch_size=64, features=False)
-    (x0, y0), = list(plain)
-    (x1, y1), = list(noisy)
+    ((x0, y0),) = list(plain)
+    ((x1, y1),) = list(noisy)
     np.testing.assert_array_equal(y0, y1)
     keyword = y0.numpy() != 0
     np.testing.assert_array_equal(x0.numpy()[keyword], x1.numpy()[keyword])
@@ -76,8 +77,8 @@ def test_valid_augments_silence_only(corpus):
 def test_features_equal_logmel_of_waveforms(corpus):
     waves = pipeline.make_dataset(corpus, "test", batch_size=32, features=False)
     feats = pipeline.make_dataset(corpus, "test", batch_size=32)
-    (w, _), = list(waves.take(1))
-    (f, _), = list(feats.take(1))
+    ((w, _),) = list(waves.take(1))
+    ((f, _),) = list(feats.take(1))
     np.testing.assert_allclose(f.numpy(), features.LogMel()(w), atol=1e-5)
 
 

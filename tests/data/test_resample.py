@@ -11,8 +11,7 @@ def _interior(x, margin):
     return x[margin:-margin]
 
 
-@pytest.mark.parametrize("source, target", [(48000, 16000), (44100, 16000),
-                                            (16000, 48000)])
+@pytest.mark.parametrize("source, target", [(48000, 16000), (44100, 16000), (16000, 48000)])
 def test_identical_to_scipy_with_the_same_filter(source, target):
     """Same FIR in scipy.resample_poly: checks the polyphase indexing/alignment."""
     up, down, taps = resample.design_resampling_filter(source, target)
@@ -31,8 +30,7 @@ def test_tones_match_scipy_default(frequency):
     x = 0.5 * np.sin(2 * np.pi * frequency * t)
     expected = signal.resample_poly(x, 1, 3)
     actual = resample.resample(x.astype(np.float32), 48000, 16000).numpy()
-    np.testing.assert_allclose(_interior(actual, 400), _interior(expected, 400),
-                               atol=2e-3)
+    np.testing.assert_allclose(_interior(actual, 400), _interior(expected, 400), atol=2e-3)
 
 
 @pytest.mark.parametrize("frequency", [8100.0, 10000.0, 15000.0, 23000.0])
@@ -40,7 +38,7 @@ def test_rejects_tones_above_new_nyquist(frequency):
     t = np.arange(48000) / 48000.0
     x = np.sin(2 * np.pi * frequency * t).astype(np.float32)
     y = _interior(resample.resample(x, 48000, 16000).numpy(), 400)
-    rms_db = 20 * np.log10(np.sqrt(np.mean(y ** 2)) / np.sqrt(0.5))
+    rms_db = 20 * np.log10(np.sqrt(np.mean(y**2)) / np.sqrt(0.5))
     assert rms_db < -80.0, f"{frequency} Hz aliases at {rms_db:.1f} dB"
 
 

@@ -12,8 +12,8 @@ import wave
 import numpy as np
 import pytest
 
-from swr_keras.data import espeak
 from swr_keras.data import synthetic
+from swr_keras.data.synthetic import corpus, espeak
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(REPO_ROOT, "recipes", "make_synthetic_kws.py")
@@ -25,10 +25,15 @@ MC_SPEAKERS = 2
 
 
 def _small_gsc(output_dir, seed=0, **kwargs):
-    options = dict(words=GSC_WORDS, num_speakers=GSC_SPEAKERS,
-                   clips_per_word=GSC_CLIPS, validation_percentage=20.0,
-                   testing_percentage=20.0, background_noise_seconds=2.0,
-                   seed=seed)
+    options = dict(
+        words=GSC_WORDS,
+        num_speakers=GSC_SPEAKERS,
+        clips_per_word=GSC_CLIPS,
+        validation_percentage=20.0,
+        testing_percentage=20.0,
+        background_noise_seconds=2.0,
+        seed=seed,
+    )
     options.update(kwargs)
     return synthetic.make_gsc_corpus(output_dir, **options)
 
@@ -51,8 +56,7 @@ def mc_root(tmp_path_factory):
 
 def _wav_header(path):
     with wave.open(path, "rb") as file:
-        return (file.getframerate(), file.getnchannels(), file.getsampwidth(),
-                file.getnframes())
+        return (file.getframerate(), file.getnchannels(), file.getsampwidth(), file.getnframes())
 
 
 def _wav_samples(path):
@@ -63,7 +67,9 @@ def _wav_samples(path):
 def _all_files(root):
     return sorted(
         os.path.relpath(os.path.join(folder, name), root)
-        for folder, _, names in os.walk(root) for name in names)
+        for folder, _, names in os.walk(root)
+        for name in names
+    )
 
 
 def _read_tsv(path):
@@ -85,10 +91,10 @@ def _gsc_bucket(speaker_id, validation, testing):
 
 def test_gsc_tree_has_word_folders_and_background_noise(gsc_root):
     assert sorted(os.listdir(gsc_root)) == sorted(
-        GSC_WORDS + ["_background_noise_", "testing_list.txt", "validation_list.txt"])
+        GSC_WORDS + ["_background_noise_", "testing_list.txt", "validation_list.txt"]
+    )
     noise_files = sorted(os.listdir(os.path.join(gsc_root, "_background_noise_")))
-    assert noise_files == ["babble.wav", "brown_noise.wav", "pink_noise.wav",
-                           "white_noise.wav"]
+    assert noise_files == ["babble.wav", "brown_noise.wav", "pink_noise.wav", "white_noise.wav"]
     for name in noise_files:
         header = _wav_header(os.path.join(gsc_root, "_background_noise_", name))
         assert header == (16000, 1, 2, 32000)
@@ -117,11 +123,14 @@ def test_gsc_lists_reference_existing_files_and_split_by_speaker(gsc_root):
             assert re.match(r"^[a-z]+/[0-9a-f]{8}_nohash_[0-9]+\.wav$", line), line
             assert os.path.isfile(os.path.join(gsc_root, line)), line
     listed = set(splits["validation"]) | set(splits["testing"])
-    clips = {path for path in _all_files(gsc_root)
-             if not path.startswith("_") and path.endswith(".wav")}
+    clips = {
+        path for path in _all_files(gsc_root) if not path.startswith("_") and path.endswith(".wav")
+    }
     splits["training"] = sorted(clips - listed)
-    speakers = {split: {os.path.basename(path).split("_")[0] for path in paths}
-                for split, paths in splits.items()}
+    speakers = {
+        split: {os.path.basename(path).split("_")[0] for path in paths}
+        for split, paths in splits.items()
+    }
     assert not speakers["validation"] & speakers["testing"]
     assert not speakers["training"] & (speakers["validation"] | speakers["testing"])
     # 20% / 20% of 10 speakers, each with all of its clips in one split.
@@ -131,15 +140,23 @@ def test_gsc_lists_reference_existing_files_and_split_by_speaker(gsc_root):
             assert _gsc_bucket(speaker_id, 20.0, 20.0) == split
 
 
-@pytest.mark.parametrize("num_speakers, validation, testing, expected", [
-    (7, 30.0, 15.0, (2, 1, 4)),
-    (12, 25.0, 25.0, (3, 3, 6)),
-])
-def test_gsc_split_sizes_follow_percentages(tmp_path, num_speakers, validation, testing,
-                                            expected):
-    root = _small_gsc(str(tmp_path / "root"), words=["go"], num_speakers=num_speakers,
-                      clips_per_word=1, validation_percentage=validation,
-                      testing_percentage=testing, background_noise_seconds=1.0)
+@pytest.mark.parametrize(
+    "num_speakers, validation, testing, expected",
+    [
+        (7, 30.0, 15.0, (2, 1, 4)),
+        (12, 25.0, 25.0, (3, 3, 6)),
+    ],
+)
+def test_gsc_split_sizes_follow_percentages(tmp_path, num_speakers, validation, testing, expected):
+    root = _small_gsc(
+        str(tmp_path / "root"),
+        words=["go"],
+        num_speakers=num_speakers,
+        clips_per_word=1,
+        validation_percentage=validation,
+        testing_percentage=testing,
+        background_noise_seconds=1.0,
+    )
     counts = []
     for split in ("validation", "testing"):
         with open(os.path.join(root, f"{split}_list.txt"), encoding="utf-8") as file:
@@ -152,9 +169,15 @@ def test_gsc_split_sizes_follow_percentages(tmp_path, num_speakers, validation, 
 
 def test_gsc_accepts_words_of_another_language(tmp_path):
     root = synthetic.make_gsc_corpus(
-        str(tmp_path / "de"), words=["ja", "nein"], language="de", num_speakers=1,
-        clips_per_word=1, validation_percentage=0.0, testing_percentage=0.0,
-        background_noise_seconds=1.0)
+        str(tmp_path / "de"),
+        words=["ja", "nein"],
+        language="de",
+        num_speakers=1,
+        clips_per_word=1,
+        validation_percentage=0.0,
+        testing_percentage=0.0,
+        background_noise_seconds=1.0,
+    )
     for word in ("ja", "nein"):
         (name,) = os.listdir(os.path.join(root, word))
         assert np.abs(_wav_samples(os.path.join(root, word, name))).max() > 0.05
@@ -173,8 +196,7 @@ def test_mc_kws_clips_are_48khz_mono_16bit_between_1_3_and_6_2_seconds(mc_root):
         names = os.listdir(os.path.join(mc_root, "WAV", speaker))
         assert len(names) == len(synthetic.MC_KWS_KEYWORDS)
         for name in names:
-            rate, channels, width, frames = _wav_header(
-                os.path.join(mc_root, "WAV", speaker, name))
+            rate, channels, width, frames = _wav_header(os.path.join(mc_root, "WAV", speaker, name))
             assert (rate, channels, width) == (48000, 1, 2)
             durations.append(frames / rate)
     assert 1.3 <= min(durations) and max(durations) <= 6.2
@@ -201,9 +223,14 @@ def test_mc_kws_metadata_parses_and_matches_wavs(mc_root):
 
 def test_mc_kws_keyword_lies_within_first_clip_seconds(tmp_path):
     # Nearly clean 4 s clips: all speech energy must end before 2.24 s.
-    root = _small_mc(str(tmp_path / "mc"), keywords=["打开", "音量"], num_speakers=1,
-                     clips_per_word=3, snr_db_range=(80.0, 80.0),
-                     clip_seconds_range=(4.0, 4.0))
+    root = _small_mc(
+        str(tmp_path / "mc"),
+        keywords=["打开", "音量"],
+        num_speakers=1,
+        clips_per_word=3,
+        snr_db_range=(80.0, 80.0),
+        clip_seconds_range=(4.0, 4.0),
+    )
     folder = os.path.join(root, "WAV", "S0001")
     for name in os.listdir(folder):
         samples = _wav_samples(os.path.join(folder, name))
@@ -222,8 +249,9 @@ def test_default_keywords_have_seven_pairs_four_unpaired_two_english():
 
 def test_paired_keywords_sound_different():
     pairs = synthetic.MC_KWS_KEYWORD_PAIRS
-    requests = [dict(text=word, voice="cmn+f2", rate=170, pitch=50)
-                for pair in pairs for word in pair]
+    requests = [
+        dict(text=word, voice="cmn+f2", rate=170, pitch=50) for pair in pairs for word in pair
+    ]
     waveforms = espeak.synthesize_batch(requests)
     for index, (first, second) in enumerate(pairs):
         a, b = waveforms[2 * index], waveforms[2 * index + 1]
@@ -282,8 +310,10 @@ def test_mc_kws_same_seed_gives_identical_bytes(tmp_path):
 
 
 def test_synthesize_batch_does_not_depend_on_workers_or_history():
-    requests = [dict(text=word, voice=f"en+m{index % 7 + 1}", seed=index)
-                for index, word in enumerate(["yes", "no", "stop"] * 4)]
+    requests = [
+        dict(text=word, voice=f"en+m{index % 7 + 1}", seed=index)
+        for index, word in enumerate(["yes", "no", "stop"] * 4)
+    ]
     first = espeak.synthesize_batch(requests, num_workers=2)
     espeak.synthesize("something else", voice="en+f1")
     second = espeak.synthesize_batch(requests, num_workers=1)
@@ -294,20 +324,23 @@ def test_synthesize_batch_does_not_depend_on_workers_or_history():
 # Bad input
 
 
-@pytest.mark.parametrize("kwargs, value", [
-    (dict(language="xx-nope"), "xx-nope"),
-    (dict(language="en+m1"), "en+m1"),
-    (dict(words=[]), "[]"),
-    (dict(words="yes"), "'yes'"),
-    (dict(words=["yes", "_hidden"]), "_hidden"),
-    (dict(num_speakers=0), "num_speakers=0"),
-    (dict(clips_per_word=-2), "clips_per_word=-2"),
-    (dict(sample_rate=0), "sample_rate=0"),
-    (dict(snr_db_range=(10.0, 5.0)), "(10.0, 5.0)"),
-    (dict(validation_percentage=60.0, testing_percentage=50.0), "60.0"),
-    (dict(seed=-1), "seed=-1"),
-    (dict(num_workers=0), "num_workers=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, value",
+    [
+        (dict(language="xx-nope"), "xx-nope"),
+        (dict(language="en+m1"), "en+m1"),
+        (dict(words=[]), "[]"),
+        (dict(words="yes"), "'yes'"),
+        (dict(words=["yes", "_hidden"]), "_hidden"),
+        (dict(num_speakers=0), "num_speakers=0"),
+        (dict(clips_per_word=-2), "clips_per_word=-2"),
+        (dict(sample_rate=0), "sample_rate=0"),
+        (dict(snr_db_range=(10.0, 5.0)), "(10.0, 5.0)"),
+        (dict(validation_percentage=60.0, testing_percentage=50.0), "60.0"),
+        (dict(seed=-1), "seed=-1"),
+        (dict(num_workers=0), "num_workers=0"),
+    ],
+)
 def test_gsc_bad_input_raises_value_error_naming_value(tmp_path, kwargs, value):
     output_dir = str(tmp_path / "out")
     with pytest.raises(ValueError) as info:
@@ -316,14 +349,17 @@ def test_gsc_bad_input_raises_value_error_naming_value(tmp_path, kwargs, value):
     assert not os.path.exists(output_dir)
 
 
-@pytest.mark.parametrize("kwargs, value", [
-    (dict(keywords=[]), "[]"),
-    (dict(language="zz"), "zz"),
-    (dict(num_speakers=0), "num_speakers=0"),
-    (dict(clips_per_word=0), "clips_per_word=0"),
-    (dict(clip_seconds_range=(3.0, 2.0)), "(3.0, 2.0)"),
-    (dict(snr_db_range=5.0), "snr_db_range=5.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, value",
+    [
+        (dict(keywords=[]), "[]"),
+        (dict(language="zz"), "zz"),
+        (dict(num_speakers=0), "num_speakers=0"),
+        (dict(clips_per_word=0), "clips_per_word=0"),
+        (dict(clip_seconds_range=(3.0, 2.0)), "(3.0, 2.0)"),
+        (dict(snr_db_range=5.0), "snr_db_range=5.0"),
+    ],
+)
 def test_mc_kws_bad_input_raises_value_error_naming_value(tmp_path, kwargs, value):
     output_dir = str(tmp_path / "out")
     with pytest.raises(ValueError) as info:
@@ -345,7 +381,6 @@ def test_synthesize_rejects_unknown_variant_and_bad_rate():
         espeak.synthesize("yes", rate=5)
 
 
-
 def test_unknown_language_error_suggests_only_available_languages():
     with pytest.raises(ValueError, match="no language 'xx'") as info:
         espeak.check_voice("xx")
@@ -365,16 +400,29 @@ def tiny_default(monkeypatch):
 
     def fake_gsc(output_dir, num_workers, **options):
         calls.append(("gsc2", output_dir, options))
-        return make_gsc(output_dir, words=["yes"], num_speakers=2, clips_per_word=1,
-                        background_noise_seconds=1.0, num_workers=num_workers, **options)
+        return make_gsc(
+            output_dir,
+            words=["yes"],
+            num_speakers=2,
+            clips_per_word=1,
+            background_noise_seconds=1.0,
+            num_workers=num_workers,
+            **options,
+        )
 
     def fake_mc(output_dir, num_workers, **options):
         calls.append(("mc_kws", output_dir, options))
-        return make_mc(output_dir, keywords=["打开"], num_speakers=1, clips_per_word=1,
-                       num_workers=num_workers, **options)
+        return make_mc(
+            output_dir,
+            keywords=["打开"],
+            num_speakers=1,
+            clips_per_word=1,
+            num_workers=num_workers,
+            **options,
+        )
 
-    monkeypatch.setattr(synthetic, "make_gsc_corpus", fake_gsc)
-    monkeypatch.setattr(synthetic, "make_mc_kws_corpus", fake_mc)
+    monkeypatch.setattr(corpus, "make_gsc_corpus", fake_gsc)
+    monkeypatch.setattr(corpus, "make_mc_kws_corpus", fake_mc)
     return calls
 
 
@@ -403,7 +451,8 @@ def test_transfer_corpus_has_other_speakers_and_accent(tmp_path, tiny_default):
     # Another seed draws other speaker ids, so no speaker of the transfer
     # corpus was heard in pre-training.
     assert not set(os.listdir(os.path.join(pretraining.gsc2, "yes"))) & set(
-        os.listdir(os.path.join(transfer.gsc2, "yes")))
+        os.listdir(os.path.join(transfer.gsc2, "yes"))
+    )
 
 
 def test_ensure_default_corpus_rejects_an_unknown_corpus(tmp_path):
@@ -417,15 +466,19 @@ def test_ensure_default_corpus_leaves_nothing_when_killed(tmp_path, tiny_default
         os.makedirs(os.path.join(output_dir, "WAV"))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "make_mc_kws_corpus", crash)
+    monkeypatch.setattr(corpus, "make_mc_kws_corpus", crash)
     with pytest.raises(KeyboardInterrupt):
         synthetic.ensure_default_corpus(str(tmp_path), corpus="transfer")
     assert os.listdir(tmp_path) == []
 
 
 def test_ensure_default_corpus_removes_abandoned_temp_dirs(tmp_path, tiny_default):
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     abandoned = tmp_path / f".{PRETRAINING_NAME}.tmp-{dead_pid}-abc"
     (abandoned / "gsc2").mkdir(parents=True)
     synthetic.ensure_default_corpus(str(tmp_path))
@@ -435,14 +488,20 @@ def test_ensure_default_corpus_removes_abandoned_temp_dirs(tmp_path, tiny_defaul
 # Recipe
 
 
-@pytest.mark.parametrize("flag, value", [
-    ("--gsc_num_speakers=0", "num_speakers=0"),
-    ("--no_such_flag=1", "no_such_flag"),
-])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--gsc_num_speakers=0", "num_speakers=0"),
+        ("--no_such_flag=1", "no_such_flag"),
+    ],
+)
 def test_recipe_exits_2_with_one_line_on_bad_flags(tmp_path, flag, value):
     result = subprocess.run(
         [sys.executable, RECIPE, f"--output_dir={tmp_path / 'out'}", flag],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -452,10 +511,21 @@ def test_recipe_exits_2_with_one_line_on_bad_flags(tmp_path, flag, value):
 
 def test_recipe_writes_requested_corpus(tmp_path):
     result = subprocess.run(
-        [sys.executable, RECIPE, f"--output_dir={tmp_path}", "--corpora=gsc2",
-         "--gsc_words=go,stop", "--gsc_num_speakers=2", "--gsc_clips_per_word=1",
-         "--background_noise_seconds=1", "--seed=3"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            RECIPE,
+            f"--output_dir={tmp_path}",
+            "--corpora=gsc2",
+            "--gsc_words=go,stop",
+            "--gsc_num_speakers=2",
+            "--gsc_clips_per_word=1",
+            "--background_noise_seconds=1",
+            "--seed=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path)) == ["gsc2"]
     assert len(os.listdir(tmp_path / "gsc2" / "go")) == 2

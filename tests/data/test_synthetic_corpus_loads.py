@@ -11,11 +11,19 @@ from swr_keras.data.pipeline import make_dataset
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     gsc_root = synthetic.make_gsc_corpus(
-        root / "gsc2", num_speakers=12, clips_per_word=1, background_noise_seconds=3.0,
-        num_workers=1, seed=3,
+        root / "gsc2",
+        num_speakers=12,
+        clips_per_word=1,
+        background_noise_seconds=3.0,
+        num_workers=1,
+        seed=3,
     )
     mc_root = synthetic.make_mc_kws_corpus(
-        root / "mc_kws", num_speakers=6, clips_per_word=1, num_workers=1, seed=3,
+        root / "mc_kws",
+        num_speakers=6,
+        clips_per_word=1,
+        num_workers=1,
+        seed=3,
     )
     return gsc_root, mc_root
 
@@ -32,7 +40,9 @@ def test_gsc2_loader_reads_the_synthetic_tree(corpus):
 
 
 def test_mc_kws_loader_maps_the_synthetic_keywords(corpus):
-    listed = mc_kws.list_mc_kws(corpus[1], noise_dir=f"{corpus[0]}/_background_noise_", crop="start")
+    listed = mc_kws.list_mc_kws(
+        corpus[1], noise_dir=f"{corpus[0]}/_background_noise_", crop="start"
+    )
     mapping = mc_kws.load_mapping(mc_kws.DEFAULT_MAPPING)
     assert len(listed.class_names) == 12
     assert list(listed.class_names[2:]) == mapping["known"]
@@ -42,9 +52,7 @@ def test_mc_kws_loader_maps_the_synthetic_keywords(corpus):
 
 
 def test_multilingual_union_has_both_languages(corpus):
-    listed = multilingual.list_multilingual(
-        corpus[0], corpus[1], mc_kws_options={"crop": "start"}
-    )
+    listed = multilingual.list_multilingual(corpus[0], corpus[1], mc_kws_options={"crop": "start"})
     assert len(listed.class_names) == 22
     counts = listed.class_counts("train")
     assert all(counts[name] > 0 for name in listed.class_names), counts

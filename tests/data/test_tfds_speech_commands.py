@@ -12,7 +12,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import checksums
 
-from swr_keras.data import augment, gsc2, pipeline, tfds_speech_commands as adapter
+from swr_keras.data import augment, gsc2, pipeline
+from swr_keras.data import tfds_speech_commands as adapter
 
 # pydub warns on import that ffmpeg is missing; it reads WAV without it.
 pytestmark = pytest.mark.filterwarnings("ignore:Couldn't find ffmpeg:RuntimeWarning")
@@ -29,8 +30,9 @@ def test_manual_dir_without_archives(tmp_path):
     manual = tmp_path / "manual"
     manual.mkdir()
     (manual / "speech_commands_v0.02.tar.gz").write_bytes(b"")
-    with pytest.raises(FileNotFoundError,
-                       match=r"lacks \['speech_commands_test_set_v0.02.tar.gz'\]"):
+    with pytest.raises(
+        FileNotFoundError, match=r"lacks \['speech_commands_test_set_v0.02.tar.gz'\]"
+    ):
         adapter.prepare(str(tmp_path / "tfds"), manual_dir=str(manual))
 
 
@@ -160,8 +162,8 @@ def fake_gsc(tmp_path_factory):
         main[path] = _wav_bytes(samples)
         split = "validation" if name == "running_tap.wav" else "train"
         expected[split] += [
-            _expected(samples[s:s + SAMPLE_RATE], f"{path}@{s}", gsc2.SILENCE)
-            for s in starts]
+            _expected(samples[s : s + SAMPLE_RATE], f"{path}@{s}", gsc2.SILENCE) for s in starts
+        ]
     main["_background_noise_/README.md"] = b"not audio\n"
     main["validation_list.txt"] = "\n".join(lists["validation"]).encode() + b"\n"
     main["testing_list.txt"] = "\n".join(lists["testing_list"]).encode() + b"\n"
@@ -178,8 +180,10 @@ def fake_gsc(tmp_path_factory):
     # TFDS validates manually downloaded archives against the checksums of the
     # official ones; register the fake archives' checksums instead.
     builder_cls = tfds.builder_cls("speech_commands")
-    fake_infos = {url: checksums.compute_url_info(manual_dir / info.filename)
-                  for url, info in builder_cls.url_infos.items()}
+    fake_infos = {
+        url: checksums.compute_url_info(manual_dir / info.filename)
+        for url, info in builder_cls.url_infos.items()
+    }
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(builder_cls, "url_infos", fake_infos)
         adapter.prepare(str(data_dir), manual_dir=str(manual_dir))
@@ -200,22 +204,22 @@ def test_fake_archives_fail_the_official_checksums(fake_gsc, tmp_path):
 def test_missing_pydub_is_explained(fake_gsc, tmp_path, monkeypatch):
     _, manual_dir, _ = fake_gsc
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: None if name == "pydub" else find_spec(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "pydub" else find_spec(name)
+    )
     with pytest.raises(ImportError, match=r"`pip install pydub`"):
         adapter.prepare(str(tmp_path / "tfds"), manual_dir=manual_dir)
 
 
-@pytest.mark.parametrize("split, tfds_split", [("train", "train"),
-                                               ("valid", "validation"),
-                                               ("validation", "validation"),
-                                               ("test", "test")])
+@pytest.mark.parametrize(
+    "split, tfds_split",
+    [("train", "train"), ("valid", "validation"), ("validation", "validation"), ("test", "test")],
+)
 def test_prepared_splits_hold_the_archive_clips(fake_gsc, split, tfds_split):
     data_dir, _, expected = fake_gsc
     expected = expected[tfds_split]
     dataset = adapter.waveform_dataset(split, data_dir)  # prepared: no manual_dir
-    assert dataset.element_spec == (tf.TensorSpec([16000], tf.float32),
-                                    tf.TensorSpec([], tf.int32))
+    assert dataset.element_spec == (tf.TensorSpec([16000], tf.float32), tf.TensorSpec([], tf.int32))
     assert adapter.prepare(data_dir).info.splits[tfds_split].num_examples == len(expected)
 
     # Waveforms are compared bit for bit with samples / 32768.
@@ -231,8 +235,11 @@ def test_prepared_splits_hold_the_archive_clips(fake_gsc, split, tfds_split):
 def test_short_clip_keeps_its_samples_and_is_zero_padded(fake_gsc):
     data_dir, _, _ = fake_gsc
     # no/0a7c2a8d_nohash_0.wav: 8000 samples starting -32768, 32767.
-    (waveform,) = [w for w, label in adapter.waveform_dataset("train", data_dir)
-                   .as_numpy_iterator() if gsc2.CLASS_NAMES[label] == "no"]
+    (waveform,) = [
+        w
+        for w, label in adapter.waveform_dataset("train", data_dir).as_numpy_iterator()
+        if gsc2.CLASS_NAMES[label] == "no"
+    ]
     want = _samples(list(MAIN_CLIPS).index("no/0a7c2a8d_nohash_0.wav"), 8000)
     np.testing.assert_array_equal(waveform[:8000] * 32768, want)
     assert waveform[0] == -1.0 and waveform[1] == np.float32(32767 / 32768)
@@ -244,12 +251,18 @@ def test_build_pipeline_finishes_the_adapter_dataset(fake_gsc):
     noise = np.random.default_rng(0).uniform(-0.5, 0.5, 2 * SAMPLE_RATE)
     bank = augment.NoiseBank([noise.astype(np.float32)], ["noise"])
     dataset = pipeline.build_pipeline(
-        adapter.waveform_dataset("train", data_dir), bank, "train",
-        batch_size=4, shuffle=True, seed=0)
+        adapter.waveform_dataset("train", data_dir),
+        bank,
+        "train",
+        batch_size=4,
+        shuffle=True,
+        seed=0,
+    )
     labels = []
     for inputs, batch_labels in dataset:
         assert inputs.shape[1] == 40 and inputs.shape[-1] == 1  # log-mel [B, 40, T, 1]
         assert np.all(np.isfinite(inputs.numpy()))
         labels += batch_labels.numpy().tolist()
     assert sorted(gsc2.CLASS_NAMES[i] for i in labels) == sorted(
-        name for _, _, name in expected["train"])
+        name for _, _, name in expected["train"]
+    )

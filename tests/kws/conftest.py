@@ -18,9 +18,15 @@ def kws_data_dir(tmp_path_factory):
     """`<dir>/gsc2`: every GSC2 keyword and one unknown word by 10 synthetic speakers."""
     root = tmp_path_factory.mktemp("kws_data")
     synthetic.make_gsc_corpus(
-        str(root / "gsc2"), words=synthetic.GSC_KEYWORDS + ("bed",), num_speakers=10,
-        clips_per_word=1, validation_percentage=20.0, testing_percentage=20.0,
-        background_noise_seconds=2.0, num_workers=1)
+        str(root / "gsc2"),
+        words=synthetic.GSC_KEYWORDS + ("bed",),
+        num_speakers=10,
+        clips_per_word=1,
+        validation_percentage=20.0,
+        testing_percentage=20.0,
+        background_noise_seconds=2.0,
+        num_workers=1,
+    )
     return str(root)
 
 
@@ -38,4 +44,6 @@ def tiny_pretrained(tmp_path_factory):
 
 
 def recipe_path(name):
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "recipes", name)
+    return os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "recipes", name
+    )

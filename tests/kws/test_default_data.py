@@ -21,8 +21,9 @@ def _record_corpora(monkeypatch, tmp_path):
 def test_transfer_is_the_default_and_pretraining_is_asked_for(monkeypatch, tmp_path):
     requested = _record_corpora(monkeypatch, tmp_path)
     transfer = tasks.resolve_data_dir("", cache_dir=str(tmp_path))
-    pretraining = tasks.resolve_data_dir(None, cache_dir=str(tmp_path),
-                                         synthetic_corpus="pretraining")
+    pretraining = tasks.resolve_data_dir(
+        None, cache_dir=str(tmp_path), synthetic_corpus="pretraining"
+    )
     assert requested == ["transfer", "pretraining"]
     assert transfer.synthetic and pretraining.synthetic
     assert transfer.gsc2_dir != pretraining.gsc2_dir

@@ -96,24 +96,29 @@ def serving_model(version_dir):
 
 @pytest.fixture(scope="module")
 def tflite_files(model, log_mel, tmp_path_factory):
-    return export_tflite(model, str(tmp_path_factory.mktemp("tflite")),
-                         log_mel[:NUM_CALIBRATION], name="kws_test")
+    return export_tflite(
+        model, str(tmp_path_factory.mktemp("tflite")), log_mel[:NUM_CALIBRATION], name="kws_test"
+    )
 
 
 def tiny_model(frames=None):
     """Conv + pooling + classifier: a fast stand-in for the versioning tests."""
-    return keras.Sequential([
-        keras.Input((40, frames, 1)),
-        keras.layers.Conv2D(4, 3),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(len(CLASS_NAMES)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((40, frames, 1)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(len(CLASS_NAMES)),
+        ]
+    )
 
 
 def saved_model_cli(*args):
     result = subprocess.run(
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -140,26 +145,38 @@ def test_saved_model_cli_shows_the_serving_contract(version_dir):
         signature = shown.split(f"signature_def['{name}']:")[1]
         signature = signature.split("signature_def[")[0].split("The MetaGraph")[0]
         inputs, outputs = signature.split("contains the following output(s):")
-        assert f"inputs['{input_name}'] tensor_info:\n        dtype: DT_FLOAT\n" \
-               f"        shape: {input_shape}" in inputs
-        for output_name, dtype, shape in [("class_id", "DT_INT64", "(-1)"),
-                                          ("label", "DT_STRING", "(-1)"),
-                                          ("probabilities", "DT_FLOAT", "(-1, 3)")]:
-            assert f"outputs['{output_name}'] tensor_info:\n        dtype: {dtype}\n" \
-                   f"        shape: {shape}\n" in outputs
+        assert (
+            f"inputs['{input_name}'] tensor_info:\n        dtype: DT_FLOAT\n"
+            f"        shape: {input_shape}" in inputs
+        )
+        for output_name, dtype, shape in [
+            ("class_id", "DT_INT64", "(-1)"),
+            ("label", "DT_STRING", "(-1)"),
+            ("probabilities", "DT_FLOAT", "(-1, 3)"),
+        ]:
+            assert (
+                f"outputs['{output_name}'] tensor_info:\n        dtype: {dtype}\n"
+                f"        shape: {shape}\n" in outputs
+            )
         assert "Method name is: tensorflow/serving/predict" in outputs
 
 
-def test_saved_model_cli_runs_serving_default(version_dir, waveforms, keras_logits,
-                                              tmp_path):
+def test_saved_model_cli_runs_serving_default(version_dir, waveforms, keras_logits, tmp_path):
     # --input_exprs accepts Python literals only in TF 2.21, so the clips go
     # in as an .npy file.
     np.save(tmp_path / "waveform.npy", waveforms[:2])
     printed = saved_model_cli(
-        "run", "--dir", version_dir, "--tag_set", "serve",
-        "--signature_def", "serving_default",
-        "--inputs", f"waveform={tmp_path / 'waveform.npy'}",
-        "--outdir", str(tmp_path / "outputs"),
+        "run",
+        "--dir",
+        version_dir,
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "serving_default",
+        "--inputs",
+        f"waveform={tmp_path / 'waveform.npy'}",
+        "--outdir",
+        str(tmp_path / "outputs"),
     )
     for name in ("probabilities", "class_id", "label"):
         assert f"Result for output key {name}:" in printed
@@ -167,18 +184,22 @@ def test_saved_model_cli_runs_serving_default(version_dir, waveforms, keras_logi
     np.testing.assert_allclose(probabilities, softmax(keras_logits[:2]), atol=1e-5)
     labels = np.load(tmp_path / "outputs" / "label.npy", allow_pickle=True)
     assert [label.decode() for label in labels] == [
-        CLASS_NAMES[i] for i in np.argmax(keras_logits[:2], axis=-1)]
+        CLASS_NAMES[i] for i in np.argmax(keras_logits[:2], axis=-1)
+    ]
 
 
 def test_signatures_equal_the_keras_model(serving_model, waveforms, log_mel, keras_logits):
     expected_ids = np.argmax(keras_logits, axis=-1)
-    for outputs in (serving_model.signatures["serving_default"](waveform=tf.constant(waveforms)),
-                    serving_model.signatures["log_mel"](log_mel=tf.constant(log_mel))):
+    for outputs in (
+        serving_model.signatures["serving_default"](waveform=tf.constant(waveforms)),
+        serving_model.signatures["log_mel"](log_mel=tf.constant(log_mel)),
+    ):
         np.testing.assert_allclose(outputs["probabilities"], softmax(keras_logits), atol=1e-5)
         assert outputs["class_id"].dtype == tf.int64
         np.testing.assert_array_equal(outputs["class_id"], expected_ids)
         assert [label.decode() for label in outputs["label"].numpy()] == [
-            CLASS_NAMES[i] for i in expected_ids]
+            CLASS_NAMES[i] for i in expected_ids
+        ]
 
 
 def test_predict_request_and_response_round_trip(serving_model, waveforms, keras_logits):
@@ -199,10 +220,12 @@ def test_predict_request_and_response_round_trip(serving_model, waveforms, keras
     answer.ParseFromString(response.SerializeToString())
 
     assert answer.model_spec.name == "kws_test"
-    np.testing.assert_allclose(tf.make_ndarray(answer.outputs["probabilities"]),
-                               softmax(keras_logits[:3]), atol=1e-5)
-    np.testing.assert_array_equal(tf.make_ndarray(answer.outputs["class_id"]),
-                                  np.argmax(keras_logits[:3], axis=-1))
+    np.testing.assert_allclose(
+        tf.make_ndarray(answer.outputs["probabilities"]), softmax(keras_logits[:3]), atol=1e-5
+    )
+    np.testing.assert_array_equal(
+        tf.make_ndarray(answer.outputs["class_id"]), np.argmax(keras_logits[:3], axis=-1)
+    )
     assert tf.make_ndarray(answer.outputs["label"]).dtype == object
 
 
@@ -260,18 +283,19 @@ def test_tflite_files(tflite_files):
     for kind in ("float", "int8"):
         assert os.path.getsize(tflite_files[kind]) == tflite_files[f"{kind}_bytes"]
     assert sorted(os.listdir(os.path.dirname(tflite_files["float"]))) == [
-        "kws_test_float.tflite", "kws_test_int8.tflite"]
+        "kws_test_float.tflite",
+        "kws_test_int8.tflite",
+    ]
 
 
 def test_tflite_float_equals_keras(tflite_files, log_mel, keras_logits):
-    np.testing.assert_allclose(tflite_predict(tflite_files["float"], log_mel), keras_logits,
-                               atol=1e-4)
-    assert tflite_accuracy(tflite_files["float"], log_mel,
-                           np.argmax(keras_logits, axis=-1)) == 1.0
+    np.testing.assert_allclose(
+        tflite_predict(tflite_files["float"], log_mel), keras_logits, atol=1e-4
+    )
+    assert tflite_accuracy(tflite_files["float"], log_mel, np.argmax(keras_logits, axis=-1)) == 1.0
 
 
-def test_tflite_int8_is_full_integer_and_agrees_with_float(tflite_files, log_mel,
-                                                           keras_logits):
+def test_tflite_int8_is_full_integer_and_agrees_with_float(tflite_files, log_mel, keras_logits):
     # No size check: at tau=1 the int8 file came out larger than the float
     # one (111,624 vs 84,996 bytes for 12 classes; BC-ResNet-8: 522,976 vs
     # 1,268,724). What int8 must give is integer-only arithmetic.
@@ -281,8 +305,7 @@ def test_tflite_int8_is_full_integer_and_agrees_with_float(tflite_files, log_mel
     assert list(input_details["shape"]) == [1, 40, 101, 1]
     assert input_details["dtype"] == output_details["dtype"] == np.int8
     assert input_details["quantization"][0] > 0 and output_details["quantization"][0] > 0
-    assert {details["dtype"] for details in interpreter.get_tensor_details()} <= {
-        np.int8, np.int32}
+    assert {details["dtype"] for details in interpreter.get_tensor_details()} <= {np.int8, np.int32}
 
     scores = tflite_predict(tflite_files["int8"], log_mel)
     # Calibrated on the first NUM_CALIBRATION clips; scored on all of them.

@@ -1,4 +1,4 @@
-"""The KWS job: resuming after a kill gives the uninterrupted result; baselines train what they claim."""
+"""The KWS job: a resumed run equals the uninterrupted one; baselines train what they claim."""
 
 import os
 
@@ -7,14 +7,16 @@ import pytest
 
 from swr_keras import checkpointing
 from swr_keras.data import synthetic
-from swr_keras.kws import backbones, job as job_lib, tasks
+from swr_keras.kws import backbones, tasks
+from swr_keras.kws import job as job_lib
 from swr_keras.model_walk import reparam_layers
 from swr_keras.models import task_model
 
 from .conftest import TINY_TAU
 
-SETTINGS = job_lib.Settings(supernet_epochs=1, policy_epochs=2, reparam_epochs=2, batch_size=8,
-                            learning_rate=3e-3, seed=3)
+SETTINGS = job_lib.Settings(
+    supernet_epochs=1, policy_epochs=2, reparam_epochs=2, batch_size=8, learning_rate=3e-3, seed=3
+)
 
 
 class Killed(Exception):
@@ -47,12 +49,14 @@ def uninterrupted(uninterrupted_job):
 
 
 def test_killed_job_resumes_to_the_uninterrupted_result(
-        kws_data_dir, tiny_pretrained, tmp_path, monkeypatch, uninterrupted):
+    kws_data_dir, tiny_pretrained, tmp_path, monkeypatch, uninterrupted
+):
     # Killed after the first epoch of stage 1b, then after the first epoch of
     # stage 2 (whose restart must rebuild the super-net state from stage 1's
     # checkpoint), then run to the end.
     save = checkpointing.EpochCheckpoint.on_epoch_end
     for kill_in in ("stage1b_policy", "stage2_reparam_c0.50_e2"):
+
         def save_then_die(self, epoch, logs=None, kill_in=kill_in):
             save(self, epoch, logs)
             if os.path.basename(self.directory) == kill_in and epoch == 0:
@@ -80,8 +84,10 @@ def test_a_new_target_cost_reuses_stage_one(kws_data_dir, tiny_pretrained, unint
     assert os.stat(stage1).st_mtime_ns == written
     assert row["target_cost"] == 0.2
     assert os.path.isdir(again._directory("stage2_reparam_c0.20_e2"))
-    np.testing.assert_array_equal(again.trainer.policy_network.binary_policy(0.7),
-                                  job.trainer.policy_network.binary_policy(0.7))
+    np.testing.assert_array_equal(
+        again.trainer.policy_network.binary_policy(0.7),
+        job.trainer.policy_network.binary_policy(0.7),
+    )
 
 
 def test_swr_row_reports_a_merged_model_equal_to_the_reparametrised_one(uninterrupted):
@@ -92,14 +98,17 @@ def test_swr_row_reports_a_merged_model_equal_to_the_reparametrised_one(uninterr
     assert row["reparametrised_layers"] == sum(row["gates"])
     assert 0.0 <= row["added_ratio"] <= 1.0
     assert row["param_ratio_two_tasks"] == pytest.approx(
-        (row["backbone_parameters"] + 2 * row["task_parameters"]) / row["backbone_parameters"])
+        (row["backbone_parameters"] + 2 * row["task_parameters"]) / row["backbone_parameters"]
+    )
 
 
 def test_controllability_covers_the_plot_costs(uninterrupted_job):
     job, _, _ = uninterrupted_job
     decided = job.controllability()
     assert sorted(decided) == list(job_lib.CONTROLLABILITY_COSTS)
-    sizes = np.array([np.prod(layer.kernel_delta.shape) for layer in reparam_layers(job.trainer.model)])
+    sizes = np.array(
+        [np.prod(layer.kernel_delta.shape) for layer in reparam_layers(job.trainer.model)]
+    )
     for gates, ratio in decided.values():
         assert len(gates) == 43
         # Counted here from the kernels, independently of swr_keras.cost.
@@ -115,8 +124,10 @@ def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pret
     after = [w.numpy() for w in task_model.feature_extractor(model).weights]
     for got, want in zip(after, before):  # BN statistics included
         np.testing.assert_array_equal(got, want)
-    assert any(not np.array_equal(a.numpy(), b)
-               for a, b in zip(task_model.classifier(model).weights, head_before))
+    assert any(
+        not np.array_equal(a.numpy(), b)
+        for a, b in zip(task_model.classifier(model).weights, head_before)
+    )
     kernel = task_model.classifier(model).kernel
     assert row["task_parameters"] == kernel.shape[0] * kernel.shape[1] + kernel.shape[1]
 
@@ -145,23 +156,35 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkey
         job.check_resumable([0.5])
 
 
-
 @pytest.fixture(scope="module")
 def mandarin_data_dir(tmp_path_factory):
     """A tiny synthetic MC-KWS, with a GSC2 folder for its background noise (>= 2.24 s)."""
     root = tmp_path_factory.mktemp("mandarin")
-    synthetic.make_gsc_corpus(str(root / "gsc2"), words=("yes",), num_speakers=2,
-                              clips_per_word=1, background_noise_seconds=3.0, num_workers=1)
-    synthetic.make_mc_kws_corpus(str(root / "mc_kws"), num_speakers=6, clips_per_word=1,
-                                 num_workers=1, seed=3)
+    synthetic.make_gsc_corpus(
+        str(root / "gsc2"),
+        words=("yes",),
+        num_speakers=2,
+        clips_per_word=1,
+        background_noise_seconds=3.0,
+        num_workers=1,
+    )
+    synthetic.make_mc_kws_corpus(
+        str(root / "mc_kws"), num_speakers=6, clips_per_word=1, num_workers=1, seed=3
+    )
     return str(root)
 
 
 def test_not_staged_swr_on_mandarin_clips(mandarin_data_dir, tiny_pretrained, tmp_path):
     corpus = tasks.list_task("mc_kws", tasks.resolve_data_dir(mandarin_data_dir), seed=0)
     pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
-    settings = job_lib.Settings(method="not_staged", supernet_epochs=1, policy_epochs=1,
-                                reparam_epochs=1, batch_size=8, seed=1)
+    settings = job_lib.Settings(
+        method="not_staged",
+        supernet_epochs=1,
+        policy_epochs=1,
+        reparam_epochs=1,
+        batch_size=8,
+        seed=1,
+    )
     job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("test",), verbose=0)
     assert job.input_shape == (40, 225, 1)  # 2.24 s clips
     job.train_policy()

@@ -12,13 +12,19 @@ from swr_keras import checkpointing, models
 
 from .conftest import TINY_TAU, recipe_path
 
-TINY_RUN = ["--tau=1", "--supernet_epochs=1", "--policy_epochs=1", "--reparam_epochs=1",
-            "--batch_size=8"]
+TINY_RUN = [
+    "--tau=1",
+    "--supernet_epochs=1",
+    "--policy_epochs=1",
+    "--reparam_epochs=1",
+    "--batch_size=8",
+]
 
 
 def run_recipe(name, *args, timeout=900):
-    return subprocess.run([sys.executable, recipe_path(name), *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, recipe_path(name), *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,22 +34,34 @@ def twelve_class_pretrained(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--target_cost=1.5"], "--target_cost must be in [0, 1]. Received: 1.5"),
-    (["--target_cost=nan"], "--target_cost must be in [0, 1]. Received: nan"),
-    (["--target_cost=0.1,abc"], "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
-    (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws."),
-    (["--backbone=resnet50"], "--backbone=resnet50 is unknown. Choose one of: bc_resnet, res15."),
-    (["--method=adapter"], "--method=adapter is unknown."),
-    (["--data_dir=/no/such/kws"], "--data_dir=/no/such/kws does not exist."),
-    (["--tau=2"], "is not a BC-ResNet-2"),
-    (["--seed=x"], "--seed"),
-    (["--supernet_epochs=0"], "--supernet_epochs"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--target_cost=1.5"], "--target_cost must be in [0, 1]. Received: 1.5"),
+        (["--target_cost=nan"], "--target_cost must be in [0, 1]. Received: nan"),
+        (["--target_cost=0.1,abc"], "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
+        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws."),
+        (
+            ["--backbone=resnet50"],
+            "--backbone=resnet50 is unknown. Choose one of: bc_resnet, res15.",
+        ),
+        (["--method=adapter"], "--method=adapter is unknown."),
+        (["--data_dir=/no/such/kws"], "--data_dir=/no/such/kws does not exist."),
+        (["--tau=2"], "is not a BC-ResNet-2"),
+        (["--seed=x"], "--seed"),
+        (["--supernet_epochs=0"], "--supernet_epochs"),
+    ],
+)
 def test_kws_bad_flags_exit_2_with_one_line_before_training(
-        flags, message, kws_data_dir, tiny_pretrained, tmp_path):
-    defaults = {"--data_dir": kws_data_dir, "--pretrained": tiny_pretrained, "--tau": "1",
-                "--output_dir": str(tmp_path / "out"), "--export_dir": str(tmp_path / "exports")}
+    flags, message, kws_data_dir, tiny_pretrained, tmp_path
+):
+    defaults = {
+        "--data_dir": kws_data_dir,
+        "--pretrained": tiny_pretrained,
+        "--tau": "1",
+        "--output_dir": str(tmp_path / "out"),
+        "--export_dir": str(tmp_path / "exports"),
+    }
     for flag in flags:
         defaults.pop(flag.split("=")[0], None)
     args = [f"{key}={value}" for key, value in defaults.items()] + flags
@@ -57,33 +75,56 @@ def test_kws_bad_flags_exit_2_with_one_line_before_training(
 
 
 def test_kws_rejects_a_pretrained_model_with_another_class_count(
-        kws_data_dir, twelve_class_pretrained, tmp_path):
-    result = run_recipe("kws.py", f"--data_dir={kws_data_dir}",
-                        f"--pretrained={twelve_class_pretrained}", "--tau=1",
-                        f"--output_dir={tmp_path}")
+    kws_data_dir, twelve_class_pretrained, tmp_path
+):
+    result = run_recipe(
+        "kws.py",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={twelve_class_pretrained}",
+        "--tau=1",
+        f"--output_dir={tmp_path}",
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"kws.py: error: --pretrained={twelve_class_pretrained} has 12 classes; BC-ResNet-1 "
-        "pre-trained on 22 classes was expected (the multi-lingual union).")
+        "pre-trained on 22 classes was expected (the multi-lingual union)."
+    )
 
 
 def test_kws_rejects_an_unwritable_output_dir(kws_data_dir, tiny_pretrained, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    result = run_recipe("kws.py", f"--data_dir={kws_data_dir}", f"--pretrained={tiny_pretrained}",
-                        "--tau=1", f"--output_dir={blocker}/run")
+    result = run_recipe(
+        "kws.py",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        "--tau=1",
+        f"--output_dir={blocker}/run",
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().startswith(f"kws.py: error: --output_dir={blocker}/run cannot be created")
+    assert result.stderr.strip().startswith(
+        f"kws.py: error: --output_dir={blocker}/run cannot be created"
+    )
 
 
 def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_path):
     out, exports = tmp_path / "run", tmp_path / "exports"
-    result = run_recipe("kws.py", f"--data_dir={kws_data_dir}", f"--pretrained={tiny_pretrained}",
-                        *TINY_RUN, "--target_cost=0.3,0.5", f"--output_dir={out}",
-                        f"--export_dir={exports}")
+    result = run_recipe(
+        "kws.py",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        *TINY_RUN,
+        "--target_cost=0.3,0.5",
+        f"--output_dir={out}",
+        f"--export_dir={exports}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    for stage in ("stage1a_supernet", "stage1b_policy", "stage2_reparam_c0.30_e1",
-                  "stage2_reparam_c0.50_e1"):
+    for stage in (
+        "stage1a_supernet",
+        "stage1b_policy",
+        "stage2_reparam_c0.30_e1",
+        "stage2_reparam_c0.50_e1",
+    ):
         assert f"== {stage}: 1 epochs" in result.stdout
     assert "SWR c=0.30" in result.stdout and "SWR c=0.50" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
@@ -97,8 +138,17 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
             assert os.path.getsize(row["exports"]["tflite"][kind]["path"]) > 0
     assert sorted(os.listdir(exports)) == ["kws_gsc2_swr_c030", "kws_gsc2_swr_c050"]
     control = metrics["policy"]["controllability"]
-    assert [point["target_cost"] for point in control] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
-                                                           0.8, 0.9]
+    assert [point["target_cost"] for point in control] == [
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.6,
+        0.7,
+        0.8,
+        0.9,
+    ]
     for name in ("policy_map.png", "controllability.png"):
         assert (out / name).read_bytes().startswith(b"\x89PNG")
     logs = [os.path.join(d, f) for d, _, files in os.walk(out / "logs") for f in files]
@@ -106,42 +156,79 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
 
 
 def test_pretrain_bad_flags_exit_2_with_one_line(tmp_path):
-    result = run_recipe("pretrain_kws.py", "--epochs=2", "--warmup_epochs=2",
-                        f"--output_dir={tmp_path}/m", f"--work_dir={tmp_path}/w")
+    result = run_recipe(
+        "pretrain_kws.py",
+        "--epochs=2",
+        "--warmup_epochs=2",
+        f"--output_dir={tmp_path}/m",
+        f"--work_dir={tmp_path}/w",
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == ("pretrain_kws.py: error: --warmup_epochs must be in "
-                                     "[0, --epochs). Received: 2")
+    assert result.stderr.strip() == (
+        "pretrain_kws.py: error: --warmup_epochs must be in [0, --epochs). Received: 2"
+    )
 
 
 def test_pretrain_refuses_to_resume_a_checkpoint_of_other_flags(tmp_path):
     # A checkpoint left by `pretrain_kws.py --epochs=8` with every other flag at its default.
-    defaults = {"backbone": "bc_resnet", "tau": 8.0, "data_dir": "", "epochs": 8,
-                "warmup_epochs": 1, "batch_size": 100, "optimizer": "sgd", "learning_rate": 0.1,
-                "weight_decay": 1e-3, "augment": True, "seed": 0}
+    defaults = {
+        "backbone": "bc_resnet",
+        "tau": 8.0,
+        "data_dir": "",
+        "epochs": 8,
+        "warmup_epochs": 1,
+        "batch_size": 100,
+        "optimizer": "sgd",
+        "learning_rate": 0.1,
+        "weight_decay": 1e-3,
+        "augment": True,
+        "seed": 0,
+    }
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    checkpointing.save_state(model, str(tmp_path / "w" / "checkpoint"), include_optimizer=False,
-                             epochs_done=1, epochs=8, complete=False, run=defaults)
-    result = run_recipe("pretrain_kws.py", "--epochs=20", f"--output_dir={tmp_path}/m",
-                        f"--work_dir={tmp_path}/w")
+    checkpointing.save_state(
+        model,
+        str(tmp_path / "w" / "checkpoint"),
+        include_optimizer=False,
+        epochs_done=1,
+        epochs=8,
+        complete=False,
+        run=defaults,
+    )
+    result = run_recipe(
+        "pretrain_kws.py", "--epochs=20", f"--output_dir={tmp_path}/m", f"--work_dir={tmp_path}/w"
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"pretrain_kws.py: error: {tmp_path}/w/checkpoint holds the checkpoint of another run "
         "(epochs 8 -> 20). Use another output or work directory, or delete that checkpoint to "
-        "start over.")
+        "start over."
+    )
 
 
 def test_tune_lambda_bad_flags_exit_2_with_one_line(tmp_path):
     result = run_recipe("tune_lambda.py", "--target_cost=2", f"--directory={tmp_path}")
     assert result.returncode == 2
-    assert result.stderr.strip() == "tune_lambda.py: error: --target_cost must be in [0, 1]. Received: 2"
+    assert (
+        result.stderr.strip()
+        == "tune_lambda.py: error: --target_cost must be in [0, 1]. Received: 2"
+    )
 
 
 def test_tune_lambda_tiny_search_prints_the_trials_and_the_best_lambda(
-        kws_data_dir, tiny_pretrained, tmp_path):
-    result = run_recipe("tune_lambda.py", f"--data_dir={kws_data_dir}",
-                        f"--pretrained={tiny_pretrained}", *TINY_RUN, "--max_trials=1",
-                        "--target_cost=0.5", f"--directory={tmp_path}")
+    kws_data_dir, tiny_pretrained, tmp_path
+):
+    result = run_recipe(
+        "tune_lambda.py",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        *TINY_RUN,
+        "--max_trials=1",
+        "--target_cost=0.5",
+        f"--directory={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "best lambda" in result.stdout
-    trials = [name for name in os.listdir(tmp_path / "target_cost_0.5") if name.startswith("trial_")]
+    trials = [
+        name for name in os.listdir(tmp_path / "target_cost_0.5") if name.startswith("trial_")
+    ]
     assert len(trials) == 1

@@ -28,8 +28,11 @@ def bc_resnet_layers():
 @pytest.fixture
 def policy_inputs():
     """Names and kinds shaped like BC-ResNet-8, and random gates per cost."""
-    kinds = (["regular"] + ["pointwise", "depthwise", "depthwise", "pointwise"] * 10
-             + ["depthwise", "pointwise"])
+    kinds = (
+        ["regular"]
+        + ["pointwise", "depthwise", "depthwise", "pointwise"] * 10
+        + ["depthwise", "pointwise"]
+    )
     names = [f"layer_{i}" for i in range(len(kinds))]
     rng = np.random.default_rng(0)
     gates = {c: (rng.random(len(kinds)) < c).astype(int) for c in COSTS}
@@ -50,11 +53,14 @@ def assert_no_temporary_files(directory, expected):
 def test_layer_kind_of_bc_resnet_matches_kernel_shapes(bc_resnet_layers):
     kinds = [report.layer_kind(layer) for layer in bc_resnet_layers]
 
-    depthwise = [isinstance(layer, swr_keras.layers.ReparamDepthwiseConv2D)
-                 for layer in bc_resnet_layers]
-    one_by_one = [isinstance(layer, swr_keras.layers.ReparamConv2D)
-                  and tuple(layer.base_kernel.shape[:2]) == (1, 1)
-                  for layer in bc_resnet_layers]
+    depthwise = [
+        isinstance(layer, swr_keras.layers.ReparamDepthwiseConv2D) for layer in bc_resnet_layers
+    ]
+    one_by_one = [
+        isinstance(layer, swr_keras.layers.ReparamConv2D)
+        and tuple(layer.base_kernel.shape[:2]) == (1, 1)
+        for layer in bc_resnet_layers
+    ]
     assert len(kinds) == BC_RESNET_8_LAYERS
     assert [kind == "depthwise" for kind in kinds] == depthwise
     assert [kind == "pointwise" for kind in kinds] == one_by_one
@@ -94,10 +100,16 @@ def test_policy_map_depends_on_the_gates(tmp_path, policy_inputs):
     all_off = {c: np.zeros_like(g) for c, g in gates.items()}
     all_on = {c: np.ones_like(g) for c, g in gates.items()}
     images = {}
-    for label, gate_set in [("same", gates), ("again", gates), ("flipped", flipped),
-                            ("off", all_off), ("on", all_on)]:
-        images[label] = read_png(report.plot_policy_map(
-            names, kinds, gate_set, tmp_path / f"{label}.png"))
+    for label, gate_set in [
+        ("same", gates),
+        ("again", gates),
+        ("flipped", flipped),
+        ("off", all_off),
+        ("on", all_on),
+    ]:
+        images[label] = read_png(
+            report.plot_policy_map(names, kinds, gate_set, tmp_path / f"{label}.png")
+        )
 
     np.testing.assert_array_equal(images["same"], images["again"])
     assert images["same"].shape == images["flipped"].shape
@@ -105,8 +117,9 @@ def test_policy_map_depends_on_the_gates(tmp_path, policy_inputs):
 
     def blue_pixels(image):  # the depth-wise colour, #1f77b4
         rgb = image[..., :3]
-        return int(np.sum(np.all(np.abs(rgb - [0x1F / 255, 0x77 / 255, 0xB4 / 255]) < 0.02,
-                                 axis=-1)))
+        return int(
+            np.sum(np.all(np.abs(rgb - [0x1F / 255, 0x77 / 255, 0xB4 / 255]) < 0.02, axis=-1))
+        )
 
     # The legend shows the colour even with every gate off; filled cells add many more.
     assert blue_pixels(images["on"]) > 10 * blue_pixels(images["off"]) > 0
@@ -130,8 +143,11 @@ def test_controllability_plot_with_one_or_several_series(tmp_path):
     costs = [0.1, 0.3, 0.5]
     one = report.plot_controllability(costs, [0.09, 0.33, 0.48], tmp_path / "one.png")
     several = report.plot_controllability(
-        costs, {"SWR": [0.09, 0.33, 0.48], "equal r_l": [0.2, 0.5, 0.7]},
-        tmp_path / "several.png", title="GSC2")
+        costs,
+        {"SWR": [0.09, 0.33, 0.48], "equal r_l": [0.2, 0.5, 0.7]},
+        tmp_path / "several.png",
+        title="GSC2",
+    )
 
     first, second = read_png(one), read_png(several)
     assert first.shape == second.shape
@@ -158,20 +174,50 @@ def test_plots_leave_matplotlib_global_state_alone(tmp_path, policy_inputs):
 
 # -- format_table --------------------------------------------------------------
 def test_format_table_formats_every_column():
-    table = report.format_table([
-        {"method": "SWR c=0.50", "accuracy": 0.985, "accuracy_ci": 0.001,
-         "param_ratio": 2.04, "task_parameters": 123456, "mult_ratio": 1.0,
-         "layers": (21, 43), "target_cost": 0.5, "added_ratio": 0.4834},
-        {"method": "fine-tune classifier", "accuracy": 0.95, "layers": None},
-    ])
+    table = report.format_table(
+        [
+            {
+                "method": "SWR c=0.50",
+                "accuracy": 0.985,
+                "accuracy_ci": 0.001,
+                "param_ratio": 2.04,
+                "task_parameters": 123456,
+                "mult_ratio": 1.0,
+                "layers": (21, 43),
+                "target_cost": 0.5,
+                "added_ratio": 0.4834,
+            },
+            {"method": "fine-tune classifier", "accuracy": 0.95, "layers": None},
+        ]
+    )
     lines = table.split("\n")
 
     assert len(lines) == 4
-    assert lines[0].split() == ["method", "acc(%)", "#Param.(2", "tasks)", "+params",
-                                "#Mult.", "layers", "target", "c", "actual"]
+    assert lines[0].split() == [
+        "method",
+        "acc(%)",
+        "#Param.(2",
+        "tasks)",
+        "+params",
+        "#Mult.",
+        "layers",
+        "target",
+        "c",
+        "actual",
+    ]
     assert set(lines[1]) == {"-"}
-    assert lines[2].split() == ["SWR", "c=0.50", "98.5", "(0.1)", "2.04x", "123,456",
-                                "1.00x", "21/43", "0.50", "0.483"]
+    assert lines[2].split() == [
+        "SWR",
+        "c=0.50",
+        "98.5",
+        "(0.1)",
+        "2.04x",
+        "123,456",
+        "1.00x",
+        "21/43",
+        "0.50",
+        "0.483",
+    ]
     assert lines[3].split() == ["fine-tune", "classifier", "95.0"] + ["-"] * 6
     # Fixed width: every column ends at the same position on every line.
     assert len({len(line) for line in (lines[0], lines[2])}) == 1
@@ -198,8 +244,9 @@ def test_confidence_interval_matches_scipy():
     values = np.random.default_rng(1).normal(0.97, 0.01, size=7)
     mean, half_width = report.confidence_interval_95(values)
 
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values),
-                                 scale=stats.sem(values))
+    low, high = stats.t.interval(
+        0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
+    )
     assert mean == pytest.approx((low + high) / 2)
     assert half_width == pytest.approx((high - low) / 2, rel=1e-6)
 
@@ -213,4 +260,5 @@ def test_confidence_interval_of_one_seed_is_zero_wide():
 @pytest.mark.parametrize("degrees_of_freedom", [*range(1, 41), 50, 100, 1000, 10**6])
 def test_student_t_quantile_matches_scipy(degrees_of_freedom):
     assert report.student_t_975(degrees_of_freedom) == pytest.approx(
-        stats.t.ppf(0.975, degrees_of_freedom), abs=1e-6)
+        stats.t.ppf(0.975, degrees_of_freedom), abs=1e-6
+    )

@@ -99,7 +99,10 @@ def test_hyperparameters_stay_in_their_ranges(tmp_path):
 
     recorder = Recorder()
     make_tuner(
-        recorder, tmp_path / "custom", max_trials=6, lambda_range=(0.5, 2.0),
+        recorder,
+        tmp_path / "custom",
+        max_trials=6,
+        lambda_range=(0.5, 2.0),
         learning_rate_choices=[1e-3, 5e-4],
     ).search(verbose=0)
     lambdas, rates = np.array(recorder.calls).T
@@ -130,8 +133,9 @@ def test_search_resumes_where_it_stopped(tmp_path):
     assert second.calls[0] not in first.calls
 
     with pytest.raises(ValueError, match="target_cost: saved 0.5, now 0.3"):
-        LambdaTuner(Recorder(), target_cost=0.3, directory=str(tmp_path),
-                    project_name="target_cost_0.5")
+        LambdaTuner(
+            Recorder(), target_cost=0.3, directory=str(tmp_path), project_name="target_cost_0.5"
+        )
 
 
 def test_interrupted_trial_runs_again_with_the_same_values(tmp_path):
@@ -164,8 +168,9 @@ def test_failing_trials(tmp_path):
     assert "-" in tuning.format_trials(rows).splitlines()[-1]
 
     # ... until max_consecutive_failed_trials failures in a row stop the search.
-    tuner = make_tuner(Recorder(fail_on=(1, 2)), tmp_path / "always",
-                       max_consecutive_failed_trials=2)
+    tuner = make_tuner(
+        Recorder(fail_on=(1, 2)), tmp_path / "always", max_consecutive_failed_trials=2
+    )
     with pytest.raises(RuntimeError, match="(?s)consecutive failures.*boom in call 2"):
         tuner.search(verbose=0)
     with pytest.raises(ValueError, match="No trial .* has completed"):
@@ -221,13 +226,21 @@ def swr_trial(data, validation):
         trainer = swr_keras.SWRTrainer(
             swr_keras.reparametrize(pretrained), policy_loss_weight=policy_loss_weight, seed=0
         )
-        swr_keras.fit_stage(trainer, "supernet", data, epochs=1,
-                            learning_rate=learning_rate, verbose=0)
-        swr_keras.fit_stage(trainer, "policy", data, epochs=1,
-                            learning_rate=learning_rate, verbose=0)
+        swr_keras.fit_stage(
+            trainer, "supernet", data, epochs=1, learning_rate=learning_rate, verbose=0
+        )
+        swr_keras.fit_stage(
+            trainer, "policy", data, epochs=1, learning_rate=learning_rate, verbose=0
+        )
         history = swr_keras.fit_stage(
-            trainer, "reparam", data, epochs=1, learning_rate=learning_rate,
-            target_cost=TARGET_COST, validation_data=validation, verbose=0,
+            trainer,
+            "reparam",
+            data,
+            epochs=1,
+            learning_rate=learning_rate,
+            target_cost=TARGET_COST,
+            validation_data=validation,
+            verbose=0,
         )
         return {
             "val_accuracy": history.history["val_accuracy"][-1],

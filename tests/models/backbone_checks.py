@@ -61,7 +61,12 @@ def run_swr_stages(backbone, x, y, batch_size):
     trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=0)
     layers = swr_keras.reparam_layers(trainer.model)
     base_kernels = [layer.base_kernel.numpy() for layer in layers]
-    affine = [v.numpy() for n in batch_norm_layers(trainer.model) for v in (n.gamma, n.beta) if v is not None]
+    affine = [
+        v.numpy()
+        for n in batch_norm_layers(trainer.model)
+        for v in (n.gamma, n.beta)
+        if v is not None
+    ]
     steps = max(len(x) // batch_size, 1)
     for stage in ("supernet", "policy", "joint", "reparam"):
         history = swr_keras.fit_stage(
@@ -80,7 +85,12 @@ def run_swr_stages(backbone, x, y, batch_size):
         np.testing.assert_array_equal(layer.base_kernel.numpy(), kernel)
         if float(layer.gate.numpy()) == 0.0:
             assert not np.any(layer.kernel_delta.numpy())
-    after = [v.numpy() for n in batch_norm_layers(trainer.model) for v in (n.gamma, n.beta) if v is not None]
+    after = [
+        v.numpy()
+        for n in batch_norm_layers(trainer.model)
+        for v in (n.gamma, n.beta)
+        if v is not None
+    ]
     for before_value, after_value in zip(affine, after):
         np.testing.assert_array_equal(before_value, after_value)
     return trainer

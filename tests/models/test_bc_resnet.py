@@ -166,7 +166,9 @@ def test_architecture_follows_the_reference(bc_resnet8):
     assert bc_resnet8.get_layer("classifier").use_bias
     transitions = [layer.name for layer in layers if layer.name.endswith("transition_conv")]
     assert transitions == [f"stage{stage}_block0_transition_conv" for stage in range(4)]
-    dilations = [layer.dilation_rate for layer in layers if layer.name.endswith("temporal_depthwise")]
+    dilations = [
+        layer.dilation_rate for layer in layers if layer.name.endswith("temporal_depthwise")
+    ]
     assert dilations == [(1, 2**stage) for stage, n in enumerate((2, 2, 4, 4)) for _ in range(n)]
     dropouts = by_type(keras.layers.SpatialDropout2D)
     assert len(dropouts) == 12 and {layer.rate for layer in dropouts} == {0.1}

@@ -70,7 +70,9 @@ def test_variants_without_affine_or_on_other_axes_match_keras(kwargs):
     x = inputs((6, 5, 7, 4))
     fused, plain = twin_layers(x.shape, **kwargs)
     for training in (False, True):
-        np.testing.assert_allclose(fused(x, training=training), plain(x, training=training), atol=1e-4)
+        np.testing.assert_allclose(
+            fused(x, training=training), plain(x, training=training), atol=1e-4
+        )
 
 
 def test_fused_batch_norm_runs_under_mixed_bfloat16():
@@ -104,7 +106,11 @@ def reference_sub_spectral_norm(x, layer):
     out = (nchw - mean) / np.sqrt(variance + 1e-5) * scale + offset
     statistics = (mean.reshape(channels, bands).T, variance.reshape(channels, bands).T)
     unbiased = nchw.var(axis=(0, 2, 3), ddof=1).reshape(channels, bands).T
-    return out.reshape(batch, channels, frequencies, frames).transpose(0, 2, 3, 1), statistics, unbiased
+    return (
+        out.reshape(batch, channels, frequencies, frames).transpose(0, 2, 3, 1),
+        statistics,
+        unbiased,
+    )
 
 
 def test_sub_spectral_norm_normalises_each_band_and_channel_like_the_reference():

@@ -58,7 +58,19 @@ def test_architecture_follows_the_reference(res15):
     assert {conv.filters for conv in convolutions} == {45}
     assert not any(conv.use_bias for conv in convolutions)
     assert [conv.dilation_rate[0] for conv in convolutions[1:]] == [
-        1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 16
+        1,
+        1,
+        1,
+        2,
+        2,
+        2,
+        4,
+        4,
+        4,
+        8,
+        8,
+        8,
+        16,
     ]
     norms = swr_keras.batch_norm_layers(res15)
     assert len(norms) == 13 and all(n.gamma is None and n.beta is None for n in norms)

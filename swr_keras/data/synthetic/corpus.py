@@ -1,4 +1,4 @@
-"""Synthetic multi-lingual keyword-spotting corpus spoken by eSpeak NG.
+"""The synthetic corpora: GSC2 and MC-KWS stand-ins, and the two default corpora.
 
 Google Speech Commands v2 (GSC2, English) and MC-KWS (Mandarin) cannot be
 downloaded everywhere, so this module synthesises stand-ins in exactly their
@@ -50,10 +50,10 @@ which the shipped backbone learnt, and `"transfer"` (seed 1: other
 speakers, utterances and noise; the English words in eSpeak's `en-US`
 accent), the downstream default of the transfer job.
 
-This module assembles the corpora; the parts live in `synthetic_checks`
-(argument checks), `synthetic_speakers` (voices, prosody, ids, splits),
-`synthetic_render` (trimming, resampling, tilt), `synthetic_noise` (noise
-tracks, babble, mixing) and `synthetic_layout` (the files written).
+This module assembles the corpora; the parts live beside it in `checks`
+(argument checks), `voices` (speakers: voices, prosody, ids, splits),
+`render` (trimming, resampling, tilt), `noise` (noise tracks, babble,
+mixing), `layout` (the files written) and `espeak` (the synthesiser).
 """
 
 import json
@@ -64,16 +64,20 @@ import typing
 
 import numpy as np
 
-from swr_keras.data import espeak
-from swr_keras.data import synthetic_checks
-from swr_keras.data import synthetic_layout
-from swr_keras.data import synthetic_noise
-from swr_keras.data import synthetic_render
-from swr_keras.data import synthetic_speakers
+from swr_keras.data.synthetic import checks, espeak, layout, noise, render, voices
 
 GSC_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 GSC_UNKNOWN_WORDS = (
-    "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
 )
 MC_KWS_KEYWORD_PAIRS = (
     ("打开", "打卡"),
@@ -91,7 +95,10 @@ MC_KWS_KEYWORDS = (
     + MC_KWS_UNPAIRED_KEYWORDS
     + MC_KWS_ENGLISH_KEYWORDS
 )
-MC_KWS_MAPPING_PATH = os.path.join(os.path.dirname(__file__), "mc_kws_mapping.json")
+# The paper's 12-class mapping lives beside the MC-KWS loader that reads it.
+MC_KWS_MAPPING_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "mc_kws_mapping.json"
+)
 
 
 class DefaultCorpus(typing.NamedTuple):
@@ -119,7 +126,8 @@ class DefaultCorpus(typing.NamedTuple):
 DEFAULT_CORPORA = {
     "pretraining": DefaultCorpus("synthetic_kws_v1", {}, {}),
     "transfer": DefaultCorpus(
-        "synthetic_kws_transfer_v1", {"seed": 1, "language": "en-US"}, {"seed": 1}),
+        "synthetic_kws_transfer_v1", {"seed": 1, "language": "en-US"}, {"seed": 1}
+    ),
 }
 
 
@@ -159,18 +167,27 @@ def _corpus_rngs(seed, corpus_index):
 
 def _synthesize_all(noise_rng, requests, babble_texts, language, num_workers):
     """Synthesises utterances and babble material in one batch."""
-    babble_requests = synthetic_noise.babble_requests(noise_rng, babble_texts, language)
+    babble_requests = noise.babble_requests(noise_rng, babble_texts, language)
     waveforms = espeak.synthesize_batch(requests + babble_requests, num_workers)
-    waveforms = [synthetic_render.trim(waveform) for waveform in waveforms]
-    return waveforms[:len(requests)], waveforms[len(requests):]
+    waveforms = [render.trim(waveform) for waveform in waveforms]
+    return waveforms[: len(requests)], waveforms[len(requests) :]
 
 
-def make_gsc_corpus(output_dir, words=GSC_KEYWORDS + GSC_UNKNOWN_WORDS,
-                    language="en", num_speakers=100, clips_per_word=2,
-                    validation_percentage=10.0, testing_percentage=10.0,
-                    snr_db_range=(5.0, 30.0), sample_rate=16000,
-                    clip_seconds=1.0, background_noise_seconds=30.0, seed=0,
-                    num_workers=2):
+def make_gsc_corpus(
+    output_dir,
+    words=GSC_KEYWORDS + GSC_UNKNOWN_WORDS,
+    language="en",
+    num_speakers=100,
+    clips_per_word=2,
+    validation_percentage=10.0,
+    testing_percentage=10.0,
+    snr_db_range=(5.0, 30.0),
+    sample_rate=16000,
+    clip_seconds=1.0,
+    background_noise_seconds=30.0,
+    seed=0,
+    num_workers=2,
+):
     """Writes a synthetic corpus in the Google Speech Commands v2 layout.
 
     Every speaker says every word `clips_per_word` times. Any words of any
@@ -205,47 +222,43 @@ def make_gsc_corpus(output_dir, words=GSC_KEYWORDS + GSC_UNKNOWN_WORDS,
     >>> make_gsc_corpus("/tmp/kws_en", words=["lights", "music"],
     ...                 num_speakers=20)  # doctest: +SKIP
     """
-    words = synthetic_checks.check_words(words, "words")
-    synthetic_checks.check_common(language, num_speakers, clips_per_word,
-                                  sample_rate, seed, num_workers)
-    synthetic_checks.check_split_percentages(validation_percentage, testing_percentage)
-    synthetic_checks.check_gsc_durations(clip_seconds, background_noise_seconds)
-    snr_db_range = synthetic_checks.check_snr_range(snr_db_range)
-    output_dir = synthetic_layout.prepare_output_dir(output_dir)
+    words = checks.check_words(words, "words")
+    checks.check_common(language, num_speakers, clips_per_word, sample_rate, seed, num_workers)
+    checks.check_split_percentages(validation_percentage, testing_percentage)
+    checks.check_gsc_durations(clip_seconds, background_noise_seconds)
+    snr_db_range = checks.check_snr_range(snr_db_range)
+    output_dir = layout.prepare_output_dir(output_dir)
 
     speaker_rng, utterance_rng, noise_rng, clip_rng = _corpus_rngs(seed, 0)
-    speaker_ids = synthetic_speakers.gsc_speaker_ids(
-        speaker_rng, num_speakers, validation_percentage, testing_percentage)
-    speakers = synthetic_speakers.make_speakers(speaker_rng, speaker_ids)
+    speaker_ids = voices.gsc_speaker_ids(
+        speaker_rng, num_speakers, validation_percentage, testing_percentage
+    )
+    speakers = voices.make_speakers(speaker_rng, speaker_ids)
     entries, requests = [], []
     for word in words:
         for speaker in speakers:
             for index in range(clips_per_word):
-                entries.append((word, f"{speaker.speaker_id}_nohash_{index}.wav",
-                                speaker.speaker_id))
-                requests.append(synthetic_speakers.utterance_request(
-                    utterance_rng, speaker, word, language))
-    utterances, babble = _synthesize_all(
-        noise_rng, requests, words, language, num_workers)
+                entries.append(
+                    (word, f"{speaker.speaker_id}_nohash_{index}.wav", speaker.speaker_id)
+                )
+                requests.append(voices.utterance_request(utterance_rng, speaker, word, language))
+    utterances, babble = _synthesize_all(noise_rng, requests, words, language, num_workers)
 
-    track_seconds = max(background_noise_seconds, synthetic_noise.MIN_NOISE_TRACK_SECONDS)
-    tracks = synthetic_noise.noise_tracks(noise_rng, babble, sample_rate, track_seconds)
-    synthetic_layout.write_gsc_background_noise(
-        output_dir, tracks, sample_rate, background_noise_seconds)
+    track_seconds = max(background_noise_seconds, noise.MIN_NOISE_TRACK_SECONDS)
+    tracks = noise.noise_tracks(noise_rng, babble, sample_rate, track_seconds)
+    layout.write_gsc_background_noise(output_dir, tracks, sample_rate, background_noise_seconds)
 
     for word in words:
         os.makedirs(os.path.join(output_dir, word))
     num_samples = int(round(clip_seconds * sample_rate))
     lists = {"validation": [], "testing": [], "training": []}
     for (word, name, speaker_id), utterance in zip(entries, utterances):
-        speech = synthetic_render.render(clip_rng, utterance, sample_rate)
-        clip = synthetic_noise.mix_clip(clip_rng, speech, num_samples, (0, num_samples),
-                                        tracks, snr_db_range)
-        synthetic_layout.write_wav(os.path.join(output_dir, word, name), clip, sample_rate)
-        split = synthetic_speakers.split_of(
-            speaker_id, validation_percentage, testing_percentage)
+        speech = render.render(clip_rng, utterance, sample_rate)
+        clip = noise.mix_clip(clip_rng, speech, num_samples, (0, num_samples), tracks, snr_db_range)
+        layout.write_wav(os.path.join(output_dir, word, name), clip, sample_rate)
+        split = voices.split_of(speaker_id, validation_percentage, testing_percentage)
         lists[split].append(f"{word}/{name}")
-    synthetic_layout.write_gsc_split_lists(output_dir, lists)
+    layout.write_gsc_split_lists(output_dir, lists)
     return output_dir
 
 
@@ -255,11 +268,19 @@ def _clip_lengths(rng, count, clip_seconds_range):
     return low + (high - low) * rng.uniform(size=count) ** 5
 
 
-def make_mc_kws_corpus(output_dir, keywords=MC_KWS_KEYWORDS, language="cmn",
-                       num_speakers=37, clips_per_word=4,
-                       snr_db_range=(5.0, 30.0), sample_rate=48000,
-                       clip_seconds_range=(1.3, 6.2),
-                       speech_within_seconds=2.24, seed=0, num_workers=2):
+def make_mc_kws_corpus(
+    output_dir,
+    keywords=MC_KWS_KEYWORDS,
+    language="cmn",
+    num_speakers=37,
+    clips_per_word=4,
+    snr_db_range=(5.0, 30.0),
+    sample_rate=48000,
+    clip_seconds_range=(1.3, 6.2),
+    speech_within_seconds=2.24,
+    seed=0,
+    num_workers=2,
+):
     """Writes a synthetic corpus in the MC-KWS (MagicHub) layout.
 
     Every speaker says every keyword `clips_per_word` times. Latin-script
@@ -286,44 +307,40 @@ def make_mc_kws_corpus(output_dir, keywords=MC_KWS_KEYWORDS, language="cmn",
         ValueError: for an unknown language, empty or invalid keywords,
             non-positive counts or an out-of-range setting.
     """
-    keywords = synthetic_checks.check_words(keywords, "keywords")
-    synthetic_checks.check_common(language, num_speakers, clips_per_word,
-                                  sample_rate, seed, num_workers)
-    low, high = synthetic_checks.check_mc_kws_durations(
-        clip_seconds_range, speech_within_seconds)
-    snr_db_range = synthetic_checks.check_snr_range(snr_db_range)
-    output_dir = synthetic_layout.prepare_output_dir(output_dir)
+    keywords = checks.check_words(keywords, "keywords")
+    checks.check_common(language, num_speakers, clips_per_word, sample_rate, seed, num_workers)
+    low, high = checks.check_mc_kws_durations(clip_seconds_range, speech_within_seconds)
+    snr_db_range = checks.check_snr_range(snr_db_range)
+    output_dir = layout.prepare_output_dir(output_dir)
 
     speaker_rng, utterance_rng, noise_rng, clip_rng = _corpus_rngs(seed, 1)
     speaker_ids = [f"S{index + 1:04d}" for index in range(num_speakers)]
-    speakers = synthetic_speakers.make_speakers(speaker_rng, speaker_ids)
+    speakers = voices.make_speakers(speaker_rng, speaker_ids)
     entries, requests = [], []
     for speaker in speakers:
         for keyword_index, keyword in enumerate(keywords):
             for index in range(clips_per_word):
                 name = f"{speaker.speaker_id}_W{keyword_index:03d}_{index:02d}.wav"
                 entries.append((speaker, keyword, name))
-                requests.append(synthetic_speakers.utterance_request(
-                    utterance_rng, speaker, keyword, language))
-    utterances, babble = _synthesize_all(
-        noise_rng, requests, keywords, language, num_workers)
-    tracks = synthetic_noise.noise_tracks(
-        noise_rng, babble, sample_rate,
-        max(high + 1.0, synthetic_noise.MIN_NOISE_TRACK_SECONDS))
+                requests.append(voices.utterance_request(utterance_rng, speaker, keyword, language))
+    utterances, babble = _synthesize_all(noise_rng, requests, keywords, language, num_workers)
+    tracks = noise.noise_tracks(
+        noise_rng, babble, sample_rate, max(high + 1.0, noise.MIN_NOISE_TRACK_SECONDS)
+    )
 
     lengths = _clip_lengths(clip_rng, len(entries), (low, high))
     for speaker in speakers:
         os.makedirs(os.path.join(output_dir, "WAV", speaker.speaker_id))
-    for (speaker, keyword, name), utterance, length in zip(entries, utterances, lengths):
+    for (speaker, _keyword, name), utterance, length in zip(entries, utterances, lengths):
         num_samples = int(round(length * sample_rate))
-        speech = synthetic_render.render(clip_rng, utterance, sample_rate)
+        speech = render.render(clip_rng, utterance, sample_rate)
         window = min(num_samples, int(speech_within_seconds * sample_rate))
         onset_range = (min(int(0.1 * sample_rate), window // 10), window)
-        clip = synthetic_noise.mix_clip(
-            clip_rng, speech, num_samples, onset_range, tracks, snr_db_range)
-        synthetic_layout.write_wav(
-            os.path.join(output_dir, "WAV", speaker.speaker_id, name), clip, sample_rate)
-    synthetic_layout.write_mc_kws_metadata(output_dir, entries, speakers, language)
+        clip = noise.mix_clip(clip_rng, speech, num_samples, onset_range, tracks, snr_db_range)
+        layout.write_wav(
+            os.path.join(output_dir, "WAV", speaker.speaker_id, name), clip, sample_rate
+        )
+    layout.write_mc_kws_metadata(output_dir, entries, speakers, language)
     return output_dir
 
 
@@ -333,7 +350,7 @@ def _remove_abandoned_temp_dirs(cache_dir, name):
     for entry in os.listdir(cache_dir):
         if not entry.startswith(prefix):
             continue
-        pid = entry[len(prefix):].split("-")[0]
+        pid = entry[len(prefix) :].split("-")[0]
         try:
             os.kill(int(pid), 0)
         except (ValueError, ProcessLookupError):
@@ -359,23 +376,25 @@ def ensure_default_corpus(cache_dir, num_workers=2, corpus="pretraining"):
         A `CorpusPaths(gsc2=..., mc_kws=...)`.
     """
     if corpus not in DEFAULT_CORPORA:
-        raise ValueError(f"Unknown default corpus {corpus!r}. Choose one of "
-                         f"{', '.join(DEFAULT_CORPORA)}.")
+        raise ValueError(
+            f"Unknown default corpus {corpus!r}. Choose one of {', '.join(DEFAULT_CORPORA)}."
+        )
     name, gsc2_options, mc_kws_options = DEFAULT_CORPORA[corpus]
     cache_dir = os.path.abspath(os.fspath(cache_dir))
     final_dir = os.path.join(cache_dir, name)
-    paths = CorpusPaths(gsc2=os.path.join(final_dir, "gsc2"),
-                        mc_kws=os.path.join(final_dir, "mc_kws"))
+    paths = CorpusPaths(
+        gsc2=os.path.join(final_dir, "gsc2"), mc_kws=os.path.join(final_dir, "mc_kws")
+    )
     if os.path.isdir(final_dir):
         return paths
     os.makedirs(cache_dir, exist_ok=True)
     _remove_abandoned_temp_dirs(cache_dir, name)
     temp_dir = tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=cache_dir)
     try:
-        make_gsc_corpus(os.path.join(temp_dir, "gsc2"), num_workers=num_workers,
-                        **gsc2_options)
-        make_mc_kws_corpus(os.path.join(temp_dir, "mc_kws"), num_workers=num_workers,
-                           **mc_kws_options)
+        make_gsc_corpus(os.path.join(temp_dir, "gsc2"), num_workers=num_workers, **gsc2_options)
+        make_mc_kws_corpus(
+            os.path.join(temp_dir, "mc_kws"), num_workers=num_workers, **mc_kws_options
+        )
         try:
             os.rename(temp_dir, final_dir)
         except OSError:

@@ -7,7 +7,7 @@ and the fix instead of leaving a half-written corpus behind.
 
 import numpy as np
 
-from swr_keras.data import espeak
+from swr_keras.data.synthetic import espeak
 from swr_keras.validation import check_positive_int
 
 
@@ -20,9 +20,7 @@ def check_words(words, name):
         )
     words = list(words)
     if not words:
-        raise ValueError(
-            f"`{name}` must contain at least one word. Received: {name}={words!r}"
-        )
+        raise ValueError(f"`{name}` must contain at least one word. Received: {name}={words!r}")
     for word in words:
         if not isinstance(word, str) or not word.strip():
             raise ValueError(
@@ -73,13 +71,10 @@ def _check_sample_rate(sample_rate):
 
 def _check_seed(seed):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
-        )
+        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
 
 
-def check_common(language, num_speakers, clips_per_word, sample_rate, seed,
-                 num_workers):
+def check_common(language, num_speakers, clips_per_word, sample_rate, seed, num_workers):
     """Checks the arguments that both corpus generators take."""
     _check_language(language)
     check_positive_int("num_speakers", num_speakers)
@@ -90,8 +85,11 @@ def check_common(language, num_speakers, clips_per_word, sample_rate, seed,
 
 
 def check_split_percentages(validation_percentage, testing_percentage):
-    if not (0 <= validation_percentage and 0 <= testing_percentage
-            and validation_percentage + testing_percentage < 100):
+    if not (
+        0 <= validation_percentage
+        and 0 <= testing_percentage
+        and validation_percentage + testing_percentage < 100
+    ):
         raise ValueError(
             "`validation_percentage` and `testing_percentage` must be >= 0 "
             "and sum to less than 100. Received: validation_percentage="

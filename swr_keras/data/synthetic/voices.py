@@ -12,17 +12,61 @@ import hashlib
 
 import numpy as np
 
-from swr_keras.data import espeak
+from swr_keras.data.synthetic import espeak
 
 # Variants that sound like people; robot, whisper and croak variants are left
 # out because no real corpus speaker sounds like them.
 _HUMAN_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
-    "Alicia", "Andrea", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee",
-    "Michael", "adam", "anika", "aunty", "belinda", "benjamin", "boris", "caleb",
-    "david", "ed", "edward", "grandma", "grandpa", "ian", "iven", "john", "linda",
-    "max", "michel", "norbert", "paul", "pedro", "quincy", "rob", "robert",
-    "steph", "travis", "victor", "zac",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Alicia",
+    "Andrea",
+    "Andy",
+    "Annie",
+    "Denis",
+    "Gene",
+    "Jacky",
+    "Lee",
+    "Michael",
+    "adam",
+    "anika",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "grandma",
+    "grandpa",
+    "ian",
+    "iven",
+    "john",
+    "linda",
+    "max",
+    "michel",
+    "norbert",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
 )
 
 
@@ -88,16 +132,18 @@ def make_speakers(rng, speaker_ids):
     speakers = []
     for speaker_id in speaker_ids:
         variant = variants[int(rng.integers(len(variants)))]
-        speakers.append(Speaker(
-            speaker_id=speaker_id,
-            variant=variant,
-            gender=espeak.variant_gender(variant),
-            age=int(rng.integers(18, 66)),
-            pitch=int(rng.integers(15, 86)),
-            pitch_range=int(rng.integers(25, 91)),
-            rate=int(rng.integers(135, 206)),
-            amplitude=int(rng.integers(70, 131)),
-        ))
+        speakers.append(
+            Speaker(
+                speaker_id=speaker_id,
+                variant=variant,
+                gender=espeak.variant_gender(variant),
+                age=int(rng.integers(18, 66)),
+                pitch=int(rng.integers(15, 86)),
+                pitch_range=int(rng.integers(25, 91)),
+                rate=int(rng.integers(135, 206)),
+                amplitude=int(rng.integers(70, 131)),
+            )
+        )
     return speakers
 
 

@@ -64,19 +64,28 @@ class _Voice(ctypes.Structure):
     ]
 
 
-def _data_path():
-    import espeakng_loader
+def _espeakng_loader():
+    # Plain import, not swr_keras.optional: this file also runs as a bare
+    # worker script (`_run_chunk`) where the package is not importable.
+    try:
+        import espeakng_loader
+    except ImportError as error:
+        raise ImportError(
+            "Synthesising speech needs the 'espeakng_loader' package, which is not installed. "
+            "Install it with: pip install 'swr_keras[kws]'"
+        ) from error
+    return espeakng_loader
 
-    return espeakng_loader.get_data_path()
+
+def _data_path():
+    return _espeakng_loader().get_data_path()
 
 
 class _Engine:
     """The process-wide eSpeak NG instance."""
 
     def __init__(self):
-        import espeakng_loader
-
-        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self._lib = ctypes.CDLL(_espeakng_loader().get_library_path())
         self._libc = ctypes.CDLL(ctypes.util.find_library("c"))
         self._declare_signatures()
         self.sample_rate = self._lib.espeak_Initialize(
@@ -96,9 +105,7 @@ class _Engine:
 
     def _declare_signatures(self):
         lib = self._lib
-        lib.espeak_Initialize.argtypes = [
-            ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int
-        ]
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
         lib.espeak_SetSynthCallback.restype = None
@@ -107,8 +114,14 @@ class _Engine:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int] * 3
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
@@ -188,7 +201,7 @@ def available_variants():
     return tuple(sorted(os.listdir(os.path.join(_data_path(), "voices", "!v"))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def variant_gender(variant):
     """Returns `"M"`, `"F"` or `""` as declared in a variant's voice file."""
     path = os.path.join(_data_path(), "voices", "!v", variant)
@@ -214,13 +227,13 @@ def check_voice(voice, name="voice"):
         examples = ", ".join(repr(name) for name in ("en", "en-US", "cmn", "de", "fr", "ja"))
         raise ValueError(
             f"eSpeak NG has no language {language!r}. Use one of "
-            "`swr_keras.data.espeak.available_languages()`, e.g. "
+            "`swr_keras.data.synthetic.espeak.available_languages()`, e.g. "
             f"{examples}. Received: {name}={voice!r}"
         )
     if variant and variant not in available_variants():
         raise ValueError(
             f"eSpeak NG has no voice variant {variant!r}. Use one of "
-            "`swr_keras.data.espeak.available_variants()`, e.g. 'm3' or 'f2'. "
+            "`swr_keras.data.synthetic.espeak.available_variants()`, e.g. 'm3' or 'f2'. "
             f"Received: {name}={voice!r}"
         )
 
@@ -228,9 +241,7 @@ def check_voice(voice, name="voice"):
 def _check_range(name, value, bounds):
     low, high = bounds
     if not low <= value <= high:
-        raise ValueError(
-            f"`{name}` must be in [{low}, {high}]. Received: {name}={value}"
-        )
+        raise ValueError(f"`{name}` must be in [{low}, {high}]. Received: {name}={value}")
 
 
 def _check_request(text, voice, rate, pitch, amplitude, pitch_range, word_gap):
@@ -244,8 +255,9 @@ def _check_request(text, voice, rate, pitch, amplitude, pitch_range, word_gap):
     _check_range("word_gap", word_gap, (0, 1000))
 
 
-def _speak(engine, text, voice="en", rate=175, pitch=50, amplitude=100,
-           pitch_range=50, word_gap=0, seed=0):
+def _speak(
+    engine, text, voice="en", rate=175, pitch=50, amplitude=100, pitch_range=50, word_gap=0, seed=0
+):
     with engine.lock:
         if not engine.set_voice(voice):
             raise ValueError(f"eSpeak NG could not load voice {voice!r}.")
@@ -257,8 +269,9 @@ def _speak(engine, text, voice="en", rate=175, pitch=50, amplitude=100,
         return engine.synth(text, int(seed))
 
 
-def synthesize(text, voice="en", rate=175, pitch=50, amplitude=100,
-               pitch_range=50, word_gap=0, seed=0):
+def synthesize(
+    text, voice="en", rate=175, pitch=50, amplitude=100, pitch_range=50, word_gap=0, seed=0
+):
     """Speaks `text` with eSpeak NG in this process.
 
     The waveform depends slightly on what this process synthesised before
@@ -285,8 +298,7 @@ def synthesize(text, voice="en", rate=175, pitch=50, amplitude=100,
             out of range.
     """
     _check_request(text, voice, rate, pitch, amplitude, pitch_range, word_gap)
-    samples = _speak(_engine(), text, voice, rate, pitch, amplitude,
-                     pitch_range, word_gap, seed)
+    samples = _speak(_engine(), text, voice, rate, pitch, amplitude, pitch_range, word_gap, seed)
     return samples.astype(np.float32) / 32768.0
 
 
@@ -301,9 +313,7 @@ def _run_chunk(requests):
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(
-            "eSpeak NG worker failed:\n" + result.stderr.decode(errors="replace")
-        )
+        raise RuntimeError("eSpeak NG worker failed:\n" + result.stderr.decode(errors="replace"))
     stream = io.BytesIO(result.stdout)
     lengths = np.load(stream)
     samples = np.load(stream)
@@ -328,11 +338,10 @@ def synthesize_batch(requests, num_workers=2):
         ValueError: if a request is invalid or `num_workers` < 1.
     """
     if int(num_workers) < 1:
-        raise ValueError(
-            f"`num_workers` must be at least 1. Received: num_workers={num_workers}"
-        )
-    defaults = dict(text=None, voice="en", rate=175, pitch=50, amplitude=100,
-                    pitch_range=50, word_gap=0, seed=0)
+        raise ValueError(f"`num_workers` must be at least 1. Received: num_workers={num_workers}")
+    defaults = dict(
+        text=None, voice="en", rate=175, pitch=50, amplitude=100, pitch_range=50, word_gap=0, seed=0
+    )
     for request in requests:
         unknown = set(request) - set(defaults)
         if unknown:
@@ -342,16 +351,26 @@ def synthesize_batch(requests, num_workers=2):
             )
     numeric = ("rate", "pitch", "amplitude", "pitch_range", "word_gap", "seed")
     requests = [{**defaults, **request} for request in requests]
-    requests = [{**request, **{key: int(request[key]) for key in numeric}}
-                for request in requests]
+    requests = [{**request, **{key: int(request[key]) for key in numeric}} for request in requests]
     for request in requests:
-        _check_request(*(request[key] for key in (
-            "text", "voice", "rate", "pitch", "amplitude", "pitch_range", "word_gap")))
+        _check_request(
+            *(
+                request[key]
+                for key in (
+                    "text",
+                    "voice",
+                    "rate",
+                    "pitch",
+                    "amplitude",
+                    "pitch_range",
+                    "word_gap",
+                )
+            )
+        )
     # Grouping by voice makes voice switches (and dictionary loads) rare.
     order = sorted(range(len(requests)), key=lambda index: requests[index]["voice"])
     ordered = [requests[index] for index in order]
-    chunks = [ordered[start:start + _CHUNK_SIZE]
-              for start in range(0, len(ordered), _CHUNK_SIZE)]
+    chunks = [ordered[start : start + _CHUNK_SIZE] for start in range(0, len(ordered), _CHUNK_SIZE)]
     with concurrent.futures.ThreadPoolExecutor(int(num_workers)) as pool:
         results = list(pool.map(_run_chunk, chunks))
     waveforms = [None] * len(requests)
@@ -365,8 +384,7 @@ def _serve():
     engine = _Engine()
     waveforms = [_speak(engine, **request) for request in requests]
     lengths = np.array([len(waveform) for waveform in waveforms], np.int64)
-    samples = (np.concatenate(waveforms) if waveforms
-               else np.zeros((0,), np.int16))
+    samples = np.concatenate(waveforms) if waveforms else np.zeros((0,), np.int16)
     np.save(sys.stdout.buffer, lengths)
     np.save(sys.stdout.buffer, samples.astype(np.int16))
 

@@ -8,9 +8,7 @@ per type.
 
 import numpy as np
 
-from swr_keras.data import espeak
-from swr_keras.data import synthetic_render
-from swr_keras.data import synthetic_speakers
+from swr_keras.data.synthetic import espeak, render, voices
 
 MIN_NOISE_TRACK_SECONDS = 30.0
 _NOISE_TYPES = ("white", "pink", "brown", "babble")
@@ -24,12 +22,12 @@ def babble_requests(rng, texts, language):
     Babble talkers are speakers of their own, so no corpus speaker's voice
     leaks into another split through the noise.
     """
-    speakers = synthetic_speakers.make_speakers(rng, ["babble"] * _BABBLE_TALKERS * 2)
+    speakers = voices.make_speakers(rng, ["babble"] * _BABBLE_TALKERS * 2)
     requests = []
     for _ in range(_BABBLE_UTTERANCES):
         speaker = speakers[int(rng.integers(len(speakers)))]
         text = texts[int(rng.integers(len(texts)))]
-        requests.append(synthetic_speakers.utterance_request(rng, speaker, text, language))
+        requests.append(voices.utterance_request(rng, speaker, text, language))
     return requests
 
 
@@ -79,11 +77,12 @@ def noise_tracks(rng, babble_utterances, sample_rate, seconds):
         to its track.
     """
     num_samples = int(seconds * sample_rate)
-    tracks = {colour: _coloured_noise(rng, num_samples, colour)
-              for colour in ("white", "pink", "brown")}
+    tracks = {
+        colour: _coloured_noise(rng, num_samples, colour) for colour in ("white", "pink", "brown")
+    }
     source_rate = espeak.sample_rate()
     babble = _babble(rng, babble_utterances, int(seconds * source_rate) + 1)
-    babble = synthetic_render.resample(babble, source_rate, sample_rate)[:num_samples]
+    babble = render.resample(babble, source_rate, sample_rate)[:num_samples]
     tracks["babble"] = babble / max(np.sqrt(np.mean(babble**2)), 1e-12)
     return tracks
 
@@ -95,10 +94,10 @@ def mix_clip(rng, speech, num_samples, onset_range, tracks, snr_db_range):
     high = max(low, int(onset_range[1]) - len(speech))
     onset = min(int(rng.integers(low, high + 1)), num_samples - len(speech))
     clip = np.zeros(num_samples)
-    clip[onset:onset + len(speech)] = speech / max(np.sqrt(np.mean(speech**2)), 1e-12)
+    clip[onset : onset + len(speech)] = speech / max(np.sqrt(np.mean(speech**2)), 1e-12)
     track = tracks[_NOISE_TYPES[int(rng.integers(len(_NOISE_TYPES)))]]
     start = int(rng.integers(0, len(track) - num_samples + 1))
     snr_db = rng.uniform(*snr_db_range)
-    clip += track[start:start + num_samples] * 10.0 ** (-snr_db / 20.0)
+    clip += track[start : start + num_samples] * 10.0 ** (-snr_db / 20.0)
     peak_db = rng.uniform(-20.0, -1.0)
     return clip * (10.0 ** (peak_db / 20.0) / max(np.abs(clip).max(), 1e-12))

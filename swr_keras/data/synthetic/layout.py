@@ -35,8 +35,7 @@ def write_wav(path, waveform, sample_rate):
 def write_gsc_split_lists(output_dir, lists):
     """Writes `validation_list.txt` and `testing_list.txt`, sorted."""
     for split in ("validation", "testing"):
-        with open(os.path.join(output_dir, f"{split}_list.txt"), "w",
-                  encoding="utf-8") as file:
+        with open(os.path.join(output_dir, f"{split}_list.txt"), "w", encoding="utf-8") as file:
             file.writelines(f"{path}\n" for path in sorted(lists[split]))
 
 
@@ -71,13 +70,20 @@ def write_mc_kws_metadata(output_dir, entries, speakers, language):
     _write_tsv(
         os.path.join(output_dir, "UTTRANSINFO.txt"),
         ("SPEAKER_ID", "UTTRANS_ID", "PROMPT", "TRANSCRIPTION"),
-        [(speaker.speaker_id, name, keyword, keyword)
-         for speaker, keyword, name in entries],
+        [(speaker.speaker_id, name, keyword, keyword) for speaker, keyword, name in entries],
     )
     _write_tsv(
         os.path.join(output_dir, "SPKINFO.txt"),
         ("SPEAKER_ID", "AGE", "GENDER", "VOICE", "PITCH", "RATE"),
-        [(speaker.speaker_id, speaker.age, speaker.gender,
-          f"{language}+{speaker.variant}", speaker.pitch, speaker.rate)
-         for speaker in speakers],
+        [
+            (
+                speaker.speaker_id,
+                speaker.age,
+                speaker.gender,
+                f"{language}+{speaker.variant}",
+                speaker.pitch,
+                speaker.rate,
+            )
+            for speaker in speakers
+        ],
     )

@@ -10,7 +10,7 @@ corpus is written.)
 
 import numpy as np
 
-from swr_keras.data import espeak
+from swr_keras.data.synthetic import espeak
 
 
 def trim(waveform, threshold=0.01):
@@ -18,7 +18,7 @@ def trim(waveform, threshold=0.01):
     active = np.nonzero(np.abs(waveform) > threshold * max(np.abs(waveform).max(), 1e-9))[0]
     if active.size == 0:
         return waveform
-    return waveform[active[0]:active[-1] + 1]
+    return waveform[active[0] : active[-1] + 1]
 
 
 def _smooth_size(minimum):
@@ -51,7 +51,7 @@ def resample(waveform, source_rate, target_rate, tilt_db_per_octave=0.0):
     pad = source_rate // 50
     blocks = _smooth_size(-(-(len(waveform) + 2 * pad) // down))
     padded = np.zeros(blocks * down)
-    padded[pad:pad + len(waveform)] = waveform
+    padded[pad : pad + len(waveform)] = waveform
     num_out = blocks * up
     spectrum = np.fft.rfft(padded)
     bins = num_out // 2 + 1
@@ -65,7 +65,7 @@ def resample(waveform, source_rate, target_rate, tilt_db_per_octave=0.0):
         spectrum = spectrum * 10.0 ** (np.clip(gain_db, -12.0, 12.0) / 20.0)
     resampled = np.fft.irfft(spectrum, num_out) * (up / down)
     start = pad * up // down
-    return resampled[start:start + len(waveform) * up // down]
+    return resampled[start : start + len(waveform) * up // down]
 
 
 def render(rng, waveform, sample_rate):
