@@ -132,7 +132,23 @@ class SWRTrainer(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.policy_loss_tracker = keras.metrics.Mean(name="policy_loss")
         self.added_ratio_tracker = keras.metrics.Mean(name="added_ratio")
-        self._supernet_state = None
+        # The state every "reparam" entry restarts from, kept as non-trainable
+        # variables so that it is saved with the model (`.keras`, checkpoints):
+        # a trainer reloaded after one target cost's stage 2 still starts the
+        # next cost from the super-net, not from the last cost's BN statistics
+        # and classifier.
+        self.supernet_state = [
+            keras.Variable(
+                np.zeros(v.shape, v.dtype),
+                trainable=False,
+                dtype=v.dtype,
+                name=f"supernet_{index:03d}",
+            )
+            for index, v in enumerate(self._supernet_variables())
+        ]
+        self.supernet_state_saved = keras.Variable(
+            False, trainable=False, dtype="bool", name="supernet_state_saved"
+        )
         self.stage = _check_stage(stage)
         self._apply_trainability()
         self.built = True  # both sub-models are built; nothing is created lazily
@@ -163,6 +179,10 @@ class SWRTrainer(keras.Model):
                 "pass e.g. set_stage('reparam', target_cost=0.1)."
             )
         layers = reparam_layers(self.model)
+        if stage in (SUPERNET, JOINT):
+            # These stages change the super-net: the next "reparam" entry
+            # must start from what they train, not from an older snapshot.
+            self.supernet_state_saved.assign(False)
         if stage == REPARAM:
             self._restore_supernet_state(reinitialize_deltas)
             gates = self.policy_network.binary_policy(float(self.target_cost.numpy()))
@@ -204,18 +224,26 @@ class SWRTrainer(keras.Model):
         ]
 
     def _supernet_variables(self):
-        """The state "reparam" restarts from: deltas, BN variables, classifier."""
+        """The state "reparam" restarts from: deltas, BN variables, classifier.
+
+        Every weight of the task's own layers is included, frozen or not:
+        which layers are frozen is not always saved with a model (a custom
+        layer's inner layers), and the snapshot must have the same variables
+        whenever the trainer is built. Restoring a frozen weight is a no-op.
+        """
         variables = [layer.kernel_delta for layer in reparam_layers(self.model)]
         variables += [v for layer in batch_norm_layers(self.model) for v in layer.weights]
-        return variables + self._head_variables()
+        return variables + [v for layer in _task_layers(self.model) for v in layer.weights]
 
     def _restore_supernet_state(self, reinitialize_deltas):
         variables = self._supernet_variables()
-        if self._supernet_state is None:
-            self._supernet_state = [v.numpy() for v in variables]
+        if not bool(self.supernet_state_saved.numpy()):
+            for saved, variable in zip(self.supernet_state, variables):
+                saved.assign(variable)
+            self.supernet_state_saved.assign(True)
         else:
-            for variable, value in zip(variables, self._supernet_state):
-                variable.assign(value)
+            for variable, saved in zip(variables, self.supernet_state):
+                variable.assign(saved)
         if reinitialize_deltas:
             for layer in reparam_layers(self.model):
                 layer.kernel_delta.assign(np.zeros(layer.kernel_delta.shape, "float32"))
@@ -294,6 +322,14 @@ class SWRTrainer(keras.Model):
                 "target_cost": float(self.target_cost.numpy()),
                 "temperature": float(self.temperature.numpy()),
                 "seed": self.seed,
+                # A `.keras` file does not remember that a custom layer's inner
+                # layers were frozen by `reparametrize`; without this they
+                # would train after a reload.
+                "frozen_layers": [
+                    index
+                    for index, layer in enumerate(_task_layers(self.model))
+                    if not layer.trainable
+                ],
             }
         )
         return config
@@ -302,8 +338,20 @@ class SWRTrainer(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        layers = _task_layers(config["model"])
+        for index in config.pop("frozen_layers", ()):
+            layers[index].trainable = False
         config["policy_network"] = keras.saving.deserialize_keras_object(config["policy_network"])
         return cls(**config)
+
+
+def _task_layers(model):
+    """Leaf layers with weights that are neither reparametrised nor BN."""
+    return [
+        layer
+        for layer in weighted_leaf_layers(model)
+        if not isinstance(layer, (ReparamLayer, keras.layers.BatchNormalization))
+    ]
 
 
 def _check_stage(stage):
@@ -375,6 +423,7 @@ def fit_stage(
     initial_epoch=0,
     reinitialize_deltas=True,
     verbose="auto",
+    run_eagerly=False,
 ):
     """Runs one SWR stage: `set_stage`, compile with Adam + cosine decay, `fit`.
 
@@ -395,6 +444,8 @@ def fit_stage(
         temperature: `(start, end)` of the temperature annealing.
         loss, metrics: passed to `compile`.
         reinitialize_deltas: see `SWRTrainer.set_stage`.
+        run_eagerly: passed to `compile`; tracing dominates the time of a
+            few steps on a large model (tests), not of a real training run.
 
     Returns:
         The `History` of `fit`.
@@ -421,6 +472,7 @@ def fit_stage(
         optimizer=cosine_adam(learning_rate, int(epochs) * int(steps)),
         loss=loss,
         metrics=list(metrics),
+        run_eagerly=run_eagerly,
     )
     return trainer.fit(
         train_data,

@@ -162,6 +162,33 @@ def test_trainer_keras_round_trip(trainer, images, rng, tmp_path):
     )
 
 
+def test_a_reloaded_trainer_restarts_reparam_from_the_supernet_state(trainer, rng, tmp_path):
+    # Stage 2 at one cost, saved to .keras, reloaded, stage 2 at another cost:
+    # the reloaded trainer must start from the super-net's BN statistics and
+    # classifier, exactly as the trainer that never left memory does.
+    run_stage(trainer, "supernet", rng)
+    mixed_policy(trainer)
+    supernet = snapshot(trainer)
+    diff = run_stage(trainer, "reparam", rng, target_cost=0.3)
+    assert all(diff["classifier"]) and all(diff["bn_statistics"])  # it moved away
+    path = tmp_path / "trainer.keras"
+    trainer.save(path)
+    loaded = keras.saving.load_model(path)
+    data = dataset(np.random.default_rng(5))
+    for each in (trainer, loaded):
+        each.set_stage("reparam", target_cost=0.7)
+        start = snapshot(each)
+        for group in ("classifier", "bn_statistics"):
+            for got, want in zip(start[group], supernet[group]):
+                np.testing.assert_array_equal(got, want)
+        swr_keras.fit_stage(
+            each, "reparam", data, epochs=1, learning_rate=1e-2, target_cost=0.7, verbose=0
+        )
+    for name, values in snapshot(trainer).items():
+        for got, want in zip(snapshot(loaded)[name], values):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
 def test_temperature_is_cosine_annealed_per_batch_and_resumes(trainer, rng):
     seen = []
 
