@@ -7,19 +7,35 @@ written under a temporary name and renamed into place. A killed run
 therefore leaves the previous epoch's checkpoint intact, and state and
 progress can never disagree.
 
+A file can still be damaged afterwards (a full disk, a partial copy). The
+SHA-256 of every checkpoint is recorded in `progress.json` before the file is
+written, and the previous epoch's checkpoint is kept (`previous.npz`) until
+the next one is complete; a checkpoint whose bytes do not match its record is
+skipped for the previous one, and if none is good, resuming is refused with
+one line naming the file and the fix.
+
 Resuming needs the same model built the same way (same variable order),
 the same optimizer, and a data stream that starts at the resumed epoch (see
 `swr_keras.kws.tasks.epoch_datasets`); then the run continues as if it had
 never stopped.
 """
 
+import glob
+import hashlib
+import io
 import json
+import logging
 import os
+import zipfile
 
 import keras
 import numpy as np
 
 STATE_FILE = "state.npz"
+PREVIOUS_FILE = "previous.npz"
+RECORD_FILE = "progress.json"
+# Checksums kept in the record: the files on disk plus the one being written.
+_KEPT_CHECKSUMS = 3
 
 
 def _write_atomically(path, write):
@@ -32,13 +48,90 @@ def _write_atomically(path, write):
             os.remove(temp)
 
 
-def read_progress(directory):
-    """`{"epochs_done": int, "complete": bool, ...}` of a checkpoint directory."""
-    path = os.path.join(directory, STATE_FILE)
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_record(directory):
+    """The recorded checkpoints, `[{"epochs_done": k, "sha256": hex}, ...]`, oldest first.
+
+    `None` if there is no record (checkpoints written before checksums were).
+    """
+    path = os.path.join(directory, RECORD_FILE)
     if not os.path.exists(path):
-        return {"epochs_done": 0, "complete": False}
-    with np.load(path) as saved:
-        return json.loads(str(saved["progress"]))
+        return None
+    try:
+        with open(path) as file:
+            return [dict(entry) for entry in json.load(file)["checkpoints"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # a damaged record vouches for no checkpoint
+
+
+def _recorded(record, path):
+    return _sha256(path) in {entry.get("sha256") for entry in record}
+
+
+def _embedded_progress(path):
+    """The progress stored in a checkpoint file; raises ValueError if it cannot be read."""
+    try:
+        with np.load(path) as saved:
+            return json.loads(str(saved["progress"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} cannot be read ({type(error).__name__})") from None
+
+
+def _good_checkpoint(directory):
+    """`(path, progress)` of the latest undamaged checkpoint, or `(None, None)` if none.
+
+    Raises:
+        ValueError: checkpoint files exist but none is intact.
+    """
+    candidates = [
+        os.path.join(directory, name)
+        for name in (STATE_FILE, PREVIOUS_FILE)
+        if os.path.exists(os.path.join(directory, name))
+    ]
+    if not candidates:
+        return None, None
+    record = _read_record(directory)
+    good, damaged = [], []
+    for path in candidates:
+        if record is not None and not _recorded(record, path):
+            damaged.append(path)
+            continue
+        try:
+            good.append((path, _embedded_progress(path)))
+        except ValueError:  # a checkpoint written before checksums were recorded
+            damaged.append(path)
+    if not good:
+        raise ValueError(
+            f"The checkpoint {damaged[0]} is damaged (its bytes do not match "
+            f"{os.path.join(directory, RECORD_FILE)}) and no earlier good epoch is kept. "
+            f"Delete {directory} to train this stage again from its start."
+        )
+    path, progress = max(good, key=lambda item: item[1]["epochs_done"])
+    if damaged:
+        logging.warning(
+            "Checkpoint %s is damaged; resuming from %s (after epoch %d) instead.",
+            damaged[0],
+            path,
+            progress["epochs_done"],
+        )
+    return path, progress
+
+
+def read_progress(directory):
+    """`{"epochs_done": int, "complete": bool, ...}` of a checkpoint directory.
+
+    Raises:
+        ValueError: the directory's checkpoints are all damaged.
+    """
+    _, progress = _good_checkpoint(directory)
+    return progress if progress is not None else {"epochs_done": 0, "complete": False}
 
 
 def check_resumable(directory, run):
@@ -78,7 +171,12 @@ def _model_and_optimizer_variables(model):
 
 
 def save_state(model, directory, include_optimizer=True, **progress):
-    """Writes every variable of `model` (and of its optimizer) and `progress` atomically."""
+    """Writes every variable of `model` (and of its optimizer) and `progress` atomically.
+
+    The checksum goes into the record first, the last checkpoint becomes
+    `previous.npz`, then the new one is renamed into place: a kill at any
+    point leaves at least one checkpoint that matches the record.
+    """
     os.makedirs(directory, exist_ok=True)
     variables = (
         _model_and_optimizer_variables(model) if include_optimizer else list(model.variables)
@@ -86,24 +184,54 @@ def save_state(model, directory, include_optimizer=True, **progress):
     arrays = {f"v{index:05d}": np.asarray(v.numpy()) for index, v in enumerate(variables)}
     arrays["names"] = np.array([v.path for v in variables])
     arrays["progress"] = np.array(json.dumps(progress))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+
+    state = os.path.join(directory, STATE_FILE)
+    record = _read_record(directory) or []
+    if os.path.exists(state):
+        # Kept until the new checkpoint is complete -- if it is intact.
+        if _recorded(record, state):
+            os.replace(state, os.path.join(directory, PREVIOUS_FILE))
+    record = record[-(_KEPT_CHECKSUMS - 1) :] + [
+        {"epochs_done": progress.get("epochs_done"), "sha256": hashlib.sha256(data).hexdigest()}
+    ]
+    _write_json_atomically(os.path.join(directory, RECORD_FILE), {"checkpoints": record})
 
     def write(temp):
         with open(temp, "wb") as file:
-            np.savez(file, **arrays)
+            file.write(data)
 
-    _write_atomically(os.path.join(directory, STATE_FILE), write)
+    _write_atomically(state, write)
+    # Temporary files of killed writers are garbage now that a checkpoint is complete.
+    for stale in glob.glob(os.path.join(glob.escape(directory), "*.tmp-*")):
+        os.remove(stale)
+
+
+def _write_json_atomically(path, data):
+    def write(temp):
+        with open(temp, "w") as file:
+            json.dump(data, file, indent=1)
+
+    _write_atomically(path, write)
 
 
 def load_state(model, directory, include_optimizer=True):
     """Assigns the variables saved by `save_state` to `model` (and its optimizer).
 
+    Reads the latest undamaged checkpoint (see the module docstring).
+
     Raises:
-        ValueError: the checkpoint was written by a different model.
+        ValueError: the checkpoint was written by a different model, or every
+            checkpoint of `directory` is damaged.
     """
     variables = (
         _model_and_optimizer_variables(model) if include_optimizer else list(model.variables)
     )
-    path = os.path.join(directory, STATE_FILE)
+    path, _ = _good_checkpoint(directory)
+    if path is None:
+        raise ValueError(f"{directory} holds no checkpoint to load.")
     with np.load(path) as saved:
         # Model variables come first, so a model-only load reads a prefix of
         # a checkpoint written with its optimizer.
