@@ -51,48 +51,111 @@ def assert_keras_round_trip(model, x, path):
     return loaded
 
 
-def run_swr_stages(backbone, x, y, batch_size):
-    """Runs the four SWR stages on `backbone`; checks what each may change.
+def assert_zero_delta_equals_base(backbone, x, seed=0):
+    """A freshly reparametrised model computes the backbone, whatever its gates."""
+    swr_model = swr_keras.reparametrize(backbone)
+    layers = swr_keras.reparam_layers(swr_model)
+    expected = keras.ops.convert_to_numpy(backbone(x, training=False))
+    gates = np.random.default_rng(seed).integers(0, 2, len(layers)).astype("float32")
+    for fixed in (np.ones(len(layers), "float32"), gates):
+        for layer, gate in zip(layers, fixed):
+            layer.gate.assign(gate)
+        np.testing.assert_allclose(swr_model(x, training=False), expected, atol=1e-6, rtol=1e-6)
 
+
+def stage_groups(trainer):
+    """Named groups of variables, to check what a stage changed."""
+    model = trainer.model
+    norms = batch_norm_layers(model)
+    head = classifier(model)
+    return {
+        "base": [layer.base_kernel for layer in swr_keras.reparam_layers(model)],
+        "deltas": [layer.kernel_delta for layer in swr_keras.reparam_layers(model)],
+        "bn_affine": [v for n in norms for v in (n.gamma, n.beta) if v is not None],
+        "bn_statistics": [v for n in norms for v in (n.moving_mean, n.moving_variance)],
+        "classifier": list(head.weights),
+        "policy": list(trainer.policy_network.weights),
+    }
+
+
+def _values(trainer):
+    return {
+        name: [v.numpy().copy() for v in group] for name, group in stage_groups(trainer).items()
+    }
+
+
+def _changed(before, after):
+    return {
+        name: [not np.array_equal(b, a) for b, a in zip(before[name], after[name])]
+        for name in before
+    }
+
+
+# What each stage must change (every variable of the group) and must leave
+# bit-identical. Deltas in "joint" and "reparam" are checked per layer below.
+MUST_CHANGE = {
+    "supernet": ("deltas", "bn_statistics", "classifier"),
+    "policy": ("policy",),
+    "joint": ("policy", "classifier", "bn_statistics"),
+    "reparam": ("bn_statistics", "classifier"),
+}
+MUST_NOT_CHANGE = {
+    "supernet": ("base", "bn_affine", "policy"),
+    "policy": ("base", "bn_affine", "deltas", "bn_statistics", "classifier"),
+    "joint": ("base", "bn_affine"),
+    "reparam": ("base", "bn_affine", "policy"),
+}
+
+
+def alternate_policy(trainer):
+    """Sets the policy network to gate every other layer, whatever the cost."""
+    policy = trainer.policy_network
+    picks = (np.arange(policy.num_layers) % 2 == 0).astype("float32")
+    bias = np.stack([picks - 0.5, 0.5 - picks], axis=-1).reshape(-1)
+    policy.logits.kernel.assign(np.zeros(policy.logits.kernel.shape))
+    policy.logits.bias.assign(bias)
+    return picks
+
+
+def run_swr_stages(backbone, x, y, batch_size):
+    """Runs the four SWR stages on `backbone`; checks what each changes and keeps.
+
+    Eager execution: tracing the graph of each stage dominated the time
+    (BC-ResNet-1: 36.5 s -> 5.6 s) and the numbers do not depend on it.
     Returns the trainer after the "reparam" stage.
     """
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    data = (x, y)
     trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=0)
     layers = swr_keras.reparam_layers(trainer.model)
-    base_kernels = [layer.base_kernel.numpy() for layer in layers]
-    affine = [
-        v.numpy()
-        for n in batch_norm_layers(trainer.model)
-        for v in (n.gamma, n.beta)
-        if v is not None
-    ]
     steps = max(len(x) // batch_size, 1)
     for stage in ("supernet", "policy", "joint", "reparam"):
+        if stage == "reparam":
+            picks = alternate_policy(trainer)
+        before = _values(trainer)
         history = swr_keras.fit_stage(
             trainer,
             stage,
-            keras_dataset(data, batch_size),
+            keras_dataset((x, y), batch_size),
             epochs=1,
             steps_per_epoch=steps,
             learning_rate=1e-3,
             target_cost=0.5,
             loss=loss,
             verbose=0,
+            run_eagerly=True,
         )
         assert np.isfinite(history.history["loss"][-1]), stage
-    for layer, kernel in zip(layers, base_kernels):
-        np.testing.assert_array_equal(layer.base_kernel.numpy(), kernel)
-        if float(layer.gate.numpy()) == 0.0:
-            assert not np.any(layer.kernel_delta.numpy())
-    after = [
-        v.numpy()
-        for n in batch_norm_layers(trainer.model)
-        for v in (n.gamma, n.beta)
-        if v is not None
-    ]
-    for before_value, after_value in zip(affine, after):
-        np.testing.assert_array_equal(before_value, after_value)
+        diff = _changed(before, _values(trainer))
+        for group in MUST_CHANGE[stage]:
+            assert all(diff[group]), (stage, group, diff[group].count(False))
+        for group in MUST_NOT_CHANGE[stage]:
+            assert not any(diff[group]), (stage, group, diff[group].count(True))
+        if stage == "joint":
+            assert any(diff["deltas"]), stage
+    # Stage 2: the gated deltas trained from zero, the others stayed exactly zero.
+    np.testing.assert_array_equal([layer.gate.numpy() for layer in layers], picks)
+    for layer, pick in zip(layers, picks):
+        assert bool(np.any(layer.kernel_delta.numpy())) == bool(pick), layer.name
     return trainer
 
 

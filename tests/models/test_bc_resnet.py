@@ -11,6 +11,7 @@ from swr_keras.reparametrize import reparametrizable_layers
 from tests.models.backbone_checks import (
     assert_keras_round_trip,
     assert_merge_equals_reparametrized,
+    assert_zero_delta_equals_base,
     run_swr_stages,
 )
 
@@ -220,6 +221,10 @@ def test_keras_round_trip(bc_resnet8, tmp_path):
     swr_model = swr_keras.reparametrize(bc_resnet8)
     loaded = assert_keras_round_trip(swr_model, x, tmp_path / "swr.keras")
     assert len(swr_keras.reparam_layers(loaded)) == 43
+
+
+def test_zero_deltas_compute_the_backbone(bc_resnet8):
+    assert_zero_delta_equals_base(bc_resnet8, log_mel(2, ONE_SECOND))
 
 
 def test_merge_equals_reparametrized_model(bc_resnet8):

@@ -10,6 +10,7 @@ from swr_keras.models import Res15, feature_extractor
 from tests.models.backbone_checks import (
     assert_keras_round_trip,
     assert_merge_equals_reparametrized,
+    assert_zero_delta_equals_base,
     run_swr_stages,
 )
 
@@ -106,6 +107,10 @@ def test_multiplies_are_nine_maps_squared_per_position(res15):
 
 def test_keras_round_trip(res15, tmp_path):
     assert_keras_round_trip(res15, features(2, 50), tmp_path / "res15.keras")
+
+
+def test_zero_deltas_compute_the_backbone(res15):
+    assert_zero_delta_equals_base(res15, features(2, 50))
 
 
 def test_merge_equals_reparametrized_model(res15):

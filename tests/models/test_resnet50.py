@@ -9,7 +9,11 @@ import pytest
 
 import swr_keras
 from swr_keras.models import feature_extractor, resnet50
-from tests.models.backbone_checks import assert_merge_equals_reparametrized, run_swr_stages
+from tests.models.backbone_checks import (
+    assert_merge_equals_reparametrized,
+    assert_zero_delta_equals_base,
+    run_swr_stages,
+)
 
 SMALL = (32, 32, 3)
 
@@ -63,6 +67,10 @@ def test_a_file_of_another_architecture_raises(tmp_path):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(path)
     with pytest.raises(ValueError, match="Could not load ResNet-50"):
         resnet50(10, path, input_shape=SMALL)
+
+
+def test_zero_deltas_compute_the_backbone(model):
+    assert_zero_delta_equals_base(model, images(2))
 
 
 def test_merge_equals_reparametrized_model(model):
