@@ -130,6 +130,71 @@ def test_bn_affine_trains_gamma_and_beta(conv_net, rng):
     assert all(diff["bn_affine"])
 
 
+def test_bn_affine_task_state_stores_and_restores_gamma_and_beta(conv_net, images, rng):
+    trainer = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(conv_net, bn_affine=True), bn_affine=True, seed=0
+    )
+    run_stage(trainer, "supernet", rng)
+    mixed_policy(trainer)
+    diff = run_stage(trainer, "reparam", rng, target_cost=0.3)
+    assert all(diff["bn_affine"])  # stage 2 trains them too
+    state = swr_keras.extract_task_state(trainer.model)
+    norms = batch_norm_layers(trainer.model)
+    assert len(state.batch_norm) == len(norms)
+    for arrays, norm in zip(state.batch_norm.values(), norms):
+        for array, variable in zip(
+            arrays, (norm.gamma, norm.beta, norm.moving_mean, norm.moving_variance)
+        ):
+            np.testing.assert_array_equal(array, variable.numpy())
+    expected = trainer.model(images, training=False)
+    np.testing.assert_allclose(
+        swr_keras.apply_task_state(conv_net, state)(images), expected, atol=1e-5
+    )
+    without_affine = swr_keras.extract_task_state(trainer.model, include_bn_affine=False)
+    assert all(len(arrays) == 2 for arrays in without_affine.batch_norm.values())
+    assert (
+        np.abs(swr_keras.apply_task_state(conv_net, without_affine)(images) - expected).max() > 1e-4
+    )
+
+
+def test_reinitialize_deltas_false_starts_stage_two_from_the_supernet_deltas(trainer, rng):
+    run_stage(trainer, "supernet", rng)
+    supernet = snapshot(trainer)["deltas"]
+    assert all(np.any(delta) for delta in supernet)
+    mixed_policy(trainer)
+    for cost in (0.3, 0.7):  # every entry, not only the first
+        trainer.set_stage("reparam", target_cost=cost, reinitialize_deltas=False)
+        for got, want in zip(snapshot(trainer)["deltas"], supernet):
+            np.testing.assert_array_equal(got, want)
+        run_stage(trainer, "reparam", rng, target_cost=cost, reinitialize_deltas=False)
+    trainer.set_stage("reparam", target_cost=0.3)
+    assert not any(np.any(delta) for delta in snapshot(trainer)["deltas"])
+
+
+def test_equal_cost_weighting_reaches_the_policy_loss_only(trainer, conv_net, rng, monkeypatch):
+    from swr_keras import training
+
+    seen = {}
+    real = {name: getattr(training, name) for name in ("policy_loss", "gated_cost")}
+    for name in real:
+
+        def record(*args, name=name):
+            seen[name] = np.asarray(args[-2] if name == "policy_loss" else args[-1])
+            return real[name](*args)
+
+        monkeypatch.setattr(training, name, record)
+    equal = swr_keras.SWRTrainer(swr_keras.reparametrize(conv_net), cost_weighting="equal")
+    swr_keras.fit_stage(equal, "policy", dataset(rng), epochs=1, learning_rate=1e-3, verbose=0)
+    layers = swr_keras.reparam_layers(equal.model)
+    np.testing.assert_allclose(seen["policy_loss"], np.full(len(layers), 1 / len(layers)))
+    # The reported ratio stays the share of parameters, whatever the loss weights.
+    parameters = layer_cost_weights(layers, "parameters")
+    assert not np.allclose(parameters, 1 / len(layers))
+    np.testing.assert_allclose(seen["gated_cost"], parameters)
+    swr_keras.fit_stage(trainer, "policy", dataset(rng), epochs=1, learning_rate=1e-3, verbose=0)
+    np.testing.assert_allclose(seen["policy_loss"], parameters)
+
+
 def test_per_example_gates_in_a_model_match_examples_run_alone(conv_net, images, rng):
     swr_model = swr_keras.reparametrize(conv_net)
     layers = swr_keras.reparam_layers(swr_model)
