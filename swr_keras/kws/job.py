@@ -42,6 +42,7 @@ from swr_keras.training import SWRTrainer, cosine_adam, fit_stage
 METHODS = ("swr", "not_staged", "finetune_all", "finetune_classifier")
 SWR_METHODS = ("swr", "not_staged")
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
+CHECKPOINT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,15 @@ class Job:
         """What a stage's checkpoint records: the settings its training depends on."""
         settings = dataclasses.asdict(self.settings)
         settings.pop("reparam_epochs")  # Stage 1 is shared; stage 2 has `epochs`.
-        return {"stage": name, "epochs": int(epochs), "identity": self.identity, **settings}
+        return {
+            "stage": name,
+            "epochs": int(epochs),
+            "identity": self.identity,
+            # 2: the trainer's super-net state is among the saved variables; an
+            # older checkpoint is refused in one line instead of failing to load.
+            "checkpoint_version": CHECKPOINT_VERSION,
+            **settings,
+        }
 
     def _stage_one(self):
         """`(SWRTrainer stage, checkpoint name, epochs)` of stage 1, or of the joint ablation."""
