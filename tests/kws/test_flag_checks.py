@@ -1,0 +1,182 @@
+"""Every bad flag of the KWS recipes ends in one line and exit status 2, before training.
+
+The recipes share absl's global flags, so each recipe's cases run in one
+child process (a few seconds each), which calls the recipe's `main` once per
+case with the flags overridden in-process (`flagsaver`). Training is
+replaced by a sentinel: a case that would train fails the test. The
+exit-2 path through the real command line is covered by test_recipes.py.
+A case that passes every check reaches the sentinel and fails its test.
+"""
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+from .conftest import recipe_path
+
+# Runs in the child: argv[1] = recipe module, argv[2] = JSON
+# {"base": [...argv], "cases": [{name: value}, ...]}; prints one JSON result per case.
+DRIVER = textwrap.dedent(
+    """
+    import contextlib, importlib, io, json, sys
+    from absl.testing import flagsaver
+
+    module_name, spec = sys.argv[1], json.loads(sys.argv[2])
+    recipe = importlib.import_module(module_name)
+    flags = recipe.FLAGS
+    flags([module_name, *spec["base"]])
+
+    class WouldTrain(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise WouldTrain()
+
+    from swr_keras.kws import job as job_lib
+    import swr_keras.kws.tuning as tuning
+    import keras
+    job_lib.Job.train_policy = job_lib.Job.finetune = refuse
+    tuning.LambdaTuner.search = refuse
+    keras.Model.fit = refuse
+
+    results = []
+    for case in spec["cases"]:
+        stderr = io.StringIO()
+        outcome = "returned"
+        with flagsaver.flagsaver(**case), contextlib.redirect_stderr(stderr):
+            try:
+                recipe.main([module_name])
+            except SystemExit as stop:
+                outcome = stop.code
+            except WouldTrain:
+                outcome = "would train"
+        results.append({"case": case, "exit": outcome, "stderr": stderr.getvalue()})
+    print("RESULTS" + json.dumps(results))
+    """
+)
+
+
+def run_cases(recipe, base, cases):
+    """`[(exit status, stderr lines)]` of `recipe`'s main under each case's flags."""
+    spec = json.dumps({"base": base, "cases": [case for case, _ in cases]})
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, f"recipes.{recipe}", spec],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=recipe_path(".."),
+    )
+    marker = [line for line in result.stdout.splitlines() if line.startswith("RESULTS")]
+    assert marker, result.stderr[-3000:]
+    return json.loads(marker[0][len("RESULTS") :])
+
+
+def assert_one_line_exit_2(program, cases, results):
+    for (case, message), result in zip(cases, results):
+        lines = result["stderr"].strip().splitlines()
+        assert result["exit"] == 2, (case, result)
+        assert len(lines) == 1, (case, lines)
+        assert lines[0].startswith(f"{program}: error: "), (case, lines)
+        assert message in lines[0], (case, lines[0])
+
+
+NAN = math.nan
+
+
+def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
+    not_keras = tmp_path / "model.keras"
+    not_keras.write_text("not a model")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cases = [
+        ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
+        ({"learning_rate": -1e-3}, "--learning_rate must be > 0. Received: -0.001"),
+        ({"learning_rate": NAN}, "--learning_rate must be > 0. Received: nan"),
+        ({"policy_learning_rate": 0.0}, "--policy_learning_rate must be > 0"),
+        ({"policy_learning_rate": NAN}, "--policy_learning_rate must be > 0. Received: nan"),
+        ({"temperature_start": 0.0}, "--temperature_start must be > 0"),
+        ({"temperature_end": -0.5}, "--temperature_end must be > 0"),
+        ({"temperature_end": NAN}, "--temperature_end must be > 0. Received: nan"),
+        ({"policy_loss_weight": -1.0}, "--policy_loss_weight must be >= 0. Received: -1.0"),
+        ({"policy_loss_weight": NAN}, "--policy_loss_weight must be >= 0. Received: nan"),
+        ({"tau": 0.1}, "--tau must be at least 0.125. Received: 0.1"),
+        ({"pretrained": ""}, "--pretrained is required with --data_dir, --backbone or --tau"),
+        (
+            {"pretrained": "", "data_dir": "", "tau": 1.0},
+            "--pretrained is required with --data_dir",
+        ),
+        (
+            {"pretrained": "", "data_dir": "", "tau": 8.0, "backbone": "res15"},
+            "--pretrained is required with --data_dir",
+        ),
+        ({"target_cost": []}, "--target_cost needs at least one value in [0, 1]"),
+        ({"supernet_epochs": -1}, "--supernet_epochs must be a positive integer"),
+        ({"policy_epochs": 0}, "--policy_epochs must be a positive integer"),
+        ({"reparam_epochs": 0}, "--reparam_epochs must be a positive integer"),
+        ({"batch_size": 0}, "--batch_size must be a positive integer"),
+        ({"pretrained": str(tmp_path / "missing.keras")}, "does not exist"),
+        ({"pretrained": str(not_keras)}, f"--pretrained={not_keras} is not a Keras model file"),
+        (
+            {"batch_size": 10_000},
+            "The training split has fewer clips than one batch (10000). Lower --batch_size.",
+        ),
+        (
+            {"export_dir": f"{blocker}/exports"},
+            f"--export_dir={blocker}/exports cannot be created",
+        ),
+        ({"method": "lora_typo"}, "--method=lora_typo is unknown"),
+    ]
+    base = [
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        "--tau=1",
+        f"--output_dir={tmp_path / 'out'}",
+        f"--export_dir={tmp_path / 'exports'}",
+    ]
+    assert_one_line_exit_2("kws.py", cases, run_cases("kws", base, cases))
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_tune_lambda_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
+    cases = [
+        ({"target_cost": "abc"}, "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
+        ({"target_cost": "-0.1"}, "--target_cost must be in [0, 1]. Received: -0.1"),
+        ({"tolerance": 1.5}, "--tolerance must be in [0, 1]. Received: 1.5"),
+        ({"oracle": "grid"}, "--oracle=grid is unknown. Choose random or bayesian."),
+        ({"max_trials": 0}, "--max_trials must be a positive integer"),
+        ({"min_lambda": 2.0, "max_lambda": 1.0}, "Need 0 < --min_lambda < --max_lambda"),
+        ({"learning_rate": NAN}, "--learning_rate must be > 0. Received: nan"),
+        ({"reparam_epochs": 0}, "--reparam_epochs must be a positive integer"),
+        ({"tau": 0.1}, "--tau must be at least 0.125"),
+        ({"pretrained": ""}, "--pretrained is required with --data_dir"),
+    ]
+    base = [
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        "--tau=1",
+        f"--directory={tmp_path / 'search'}",
+    ]
+    assert_one_line_exit_2("tune_lambda.py", cases, run_cases("tune_lambda", base, cases))
+
+
+def test_pretrain_bad_flags(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cases = [
+        ({"epochs": 0}, "--epochs must be a positive integer"),
+        ({"warmup_epochs": 3, "epochs": 3}, "--warmup_epochs must be in [0, --epochs)"),
+        ({"warmup_epochs": -1}, "--warmup_epochs must be in [0, --epochs). Received: -1"),
+        ({"batch_size": 0}, "--batch_size must be a positive integer"),
+        ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
+        ({"learning_rate": NAN}, "--learning_rate must be > 0. Received: nan"),
+        ({"weight_decay": -1e-3}, "--weight_decay must be >= 0. Received: -0.001"),
+        ({"weight_decay": NAN}, "--weight_decay must be >= 0. Received: nan"),
+        ({"tau": 0.1}, "--tau must be at least 0.125. Received: 0.1"),
+        ({"output_dir": f"{blocker}/m"}, f"--output_dir={blocker}/m cannot be created"),
+        ({"work_dir": f"{blocker}/w"}, f"--work_dir={blocker}/w cannot be created"),
+        ({"data_dir": str(tmp_path / "none")}, "does not exist"),
+    ]
+    base = [f"--output_dir={tmp_path / 'm'}", f"--work_dir={tmp_path / 'w'}"]
+    assert_one_line_exit_2("pretrain_kws.py", cases, run_cases("pretrain_kws", base, cases))
