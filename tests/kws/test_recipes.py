@@ -154,6 +154,33 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
     logs = [os.path.join(d, f) for d, _, files in os.walk(out / "logs") for f in files]
     assert any("tfevents" in path for path in logs)
 
+    # The same command again: nothing is trained, the results are the same, and
+    # each model is exported again as the next version (what TF Serving serves
+    # by default); the first version stays as it was.
+    first = {row["label"]: row for row in metrics["results"]}
+    saved_model = os.path.join(first["SWR c=0.50"]["exports"]["saved_model"], "saved_model.pb")
+    written = os.stat(saved_model).st_mtime_ns
+    again = run_recipe(
+        "kws.py",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        *TINY_RUN,
+        "--target_cost=0.3,0.5",
+        f"--output_dir={out}",
+        f"--export_dir={exports}",
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Epoch " not in again.stdout
+    assert again.stdout.count("finished earlier") == 4
+    rerun = json.loads((out / "metrics.json").read_text())["results"]
+    for row in rerun:
+        assert row["test_accuracy"] == first[row["label"]]["test_accuracy"]
+        assert row["gates"] == first[row["label"]]["gates"]
+        assert os.path.basename(row["exports"]["saved_model"]) == "2"
+    for name in ("kws_gsc2_swr_c030", "kws_gsc2_swr_c050"):
+        assert sorted(os.listdir(exports / name)) == ["1", "2"]
+    assert os.stat(saved_model).st_mtime_ns == written
+
 
 def test_pretrain_bad_flags_exit_2_with_one_line(tmp_path):
     result = run_recipe(

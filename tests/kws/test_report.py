@@ -6,6 +6,7 @@ import sys
 
 import keras
 import matplotlib
+import matplotlib.figure
 import matplotlib.image
 import numpy as np
 import pytest
@@ -91,6 +92,24 @@ def test_policy_map_writes_a_png_atomically(tmp_path, policy_inputs):
     assert width > height >= 300  # one column per layer: a wide figure
     assert width >= 900
     assert_no_temporary_files(path.parent, ["policy_map.png"])
+
+
+def test_a_failing_plot_write_leaves_neither_file_nor_temporary(
+    tmp_path, policy_inputs, monkeypatch
+):
+    names, kinds, gates = policy_inputs
+    path = tmp_path / "policy_map.png"
+    path.write_bytes(b"the previous plot")
+
+    def full_disk(self, file, **kwargs):
+        file.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        report.plot_policy_map(names, kinds, gates, path, title="BC-ResNet-8")
+    assert path.read_bytes() == b"the previous plot"
+    assert_no_temporary_files(tmp_path, ["policy_map.png"])
 
 
 def test_policy_map_depends_on_the_gates(tmp_path, policy_inputs):

@@ -209,8 +209,11 @@ def test_bad_arguments(tmp_path):
         assert isinstance(make_tuner(fake, tmp_path, oracle="bayesian"), LambdaTuner)
 
 
-def swr_trial(data, validation):
-    """A real trial_fn: the three SWR stages of a tiny pre-trained conv net."""
+def swr_trial(data, validation, returned=None):
+    """A real trial_fn: the three SWR stages of a tiny pre-trained conv net.
+
+    Appends what each trial returns to `returned`.
+    """
 
     def trial_fn(policy_loss_weight, learning_rate, trial_dir):
         keras.utils.set_random_seed(0)
@@ -242,10 +245,13 @@ def swr_trial(data, validation):
             validation_data=validation,
             verbose=0,
         )
-        return {
+        result = {
             "val_accuracy": history.history["val_accuracy"][-1],
             "added_ratio": swr_keras.cost.added_parameter_ratio(trainer.model),
         }
+        if returned is not None:
+            returned.append({**result, "policy_loss_weight": policy_loss_weight})
+        return result
 
     return trial_fn
 
@@ -255,9 +261,13 @@ def test_real_swr_trials(tmp_path):
     x = rng.normal(size=(32, 8, 8, 1)).astype("float32")
     y = rng.integers(0, 2, 32)
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    tuner = make_tuner(swr_trial(data, data), tmp_path, max_trials=2)
+    returned = []
+    tuner = make_tuner(swr_trial(data, data, returned), tmp_path, max_trials=2)
     tuner.search(verbose=0)
     rows = tuning.summarize(tuner)
     assert [row["status"] for row in rows] == ["COMPLETED"] * 2
-    assert all(0.0 <= row["added_ratio"] <= 1.0 for row in rows)
+    # Each trial's row carries what that trial measured, not another's.
+    by_lambda = {round(r["policy_loss_weight"], 9): r["added_ratio"] for r in returned}
+    for row in rows:
+        assert row["added_ratio"] == pytest.approx(by_lambda[round(row["policy_loss_weight"], 9)])
     assert len(tuning.format_trials(rows).splitlines()) == 2 + 2
