@@ -123,7 +123,9 @@ class TAPSTrainer(keras.Model):
     ```
     """
 
-    def __init__(self, model, *, sparsity_weight=SPARSITY_WEIGHT, warmup_epochs=WARMUP_EPOCHS, **kw):
+    def __init__(
+        self, model, *, sparsity_weight=SPARSITY_WEIGHT, warmup_epochs=WARMUP_EPOCHS, **kw
+    ):
         super().__init__(**kw)
         check_built(model)
         layers = score_gated_layers(model)
@@ -136,7 +138,11 @@ class TAPSTrainer(keras.Model):
             raise ValueError(
                 f"sparsity_weight must be >= 0. Received: sparsity_weight={sparsity_weight}"
             )
-        if isinstance(warmup_epochs, bool) or int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
+        if (
+            isinstance(warmup_epochs, bool)
+            or int(warmup_epochs) != warmup_epochs
+            or warmup_epochs < 0
+        ):
             raise ValueError(
                 f"warmup_epochs must be an integer >= 0. Received: warmup_epochs={warmup_epochs}"
             )

@@ -130,7 +130,9 @@ def test_merged_model_and_task_state_deploy_what_was_trained(conv_net, images, r
     layers = taps.score_gated_layers(model)
     layers[1].score.assign(0.05)  # one layer off: its delta must not be deployed
     merged = swr_keras.merge(model)
-    assert not any(isinstance(layer, swr_keras.layers.ReparamLayer) for layer in iter_layers(merged))
+    assert not any(
+        isinstance(layer, swr_keras.layers.ReparamLayer) for layer in iter_layers(merged)
+    )
     np.testing.assert_allclose(merged(images), model(images), atol=1e-5)
 
     state = swr_keras.extract_task_state(model)
@@ -143,7 +145,9 @@ def test_merged_model_and_task_state_deploy_what_was_trained(conv_net, images, r
     stored += sum(np.size(a) for group in state.batch_norm.values() for a in group)
     stored += sum(np.size(a) for group in state.head.values() for a in group)
     assert state.num_parameters == stored
-    assert swr_keras.cost.added_parameter_ratio(model) == pytest.approx(taps.TAPSTrainer(model).added_ratio())
+    assert swr_keras.cost.added_parameter_ratio(model) == pytest.approx(
+        taps.TAPSTrainer(model).added_ratio()
+    )
 
 
 def test_score_gated_layer_survives_a_keras_file(tmp_path, rng):
