@@ -9,6 +9,7 @@ synthetic transfer corpus (other speakers, English in an American accent):
     python recipes/kws.py --target_cost=0.1,0.3,0.5          # one policy network serves all
     python recipes/kws.py --method=finetune_all               # baseline, same epochs
     python recipes/kws.py --task=mc_kws --data_dir=/data/kws --pretrained=runs/bc8/model.keras
+    python recipes/kws.py --task=folder --data_dir=my_words   # your own keywords, shipped backbone
 
 SWR: stage 1a trains the super-net (every layer's delta), 1b the policy
 network over random target costs, 2 the deltas of the layers the policy picks

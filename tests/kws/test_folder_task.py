@@ -8,9 +8,7 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.data.test_keyword_folder import make_folder
 
@@ -32,11 +30,13 @@ def keyword_dir(tmp_path_factory):
     )
 
 
-@pytest.mark.slow  # one full SWR run with exports, ~1 min on 2 shared cores
-def test_tiny_folder_run_transfers_and_exports_for_the_folders_clip_length(
+# One full SWR run (three stages, evaluation, merge check); the exports' machinery is the
+# gsc2 run's (tests/kws/test_recipes.py), so they are off here to keep this test short.
+@pytest.mark.slow
+def test_tiny_folder_run_transfers_with_the_folders_rate_and_clip_length(
     keyword_dir, tiny_pretrained, tmp_path
 ):
-    out, exports = tmp_path / "run", tmp_path / "exports"
+    out = tmp_path / "run"
     result = run_recipe(
         "kws.py",
         "--task=folder",
@@ -46,7 +46,7 @@ def test_tiny_folder_run_transfers_and_exports_for_the_folders_clip_length(
         *TINY_RUN,
         "--target_cost=0.1",
         f"--output_dir={out}",
-        f"--export_dir={exports}",
+        "--noexport",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "classes: _silence_, _unknown_, alpha, bravo, charlie" in result.stdout
@@ -55,16 +55,9 @@ def test_tiny_folder_run_transfers_and_exports_for_the_folders_clip_length(
     assert metrics["class_names"] == ["_silence_", "_unknown_", "alpha", "bravo", "charlie"]
     (row,) = metrics["results"]
     assert row["target_cost"] == 0.1 and row["merged_max_abs_diff"] < 1e-4
-    assert sorted(os.listdir(exports)) == ["kws_folder_swr_c010"]
-    # The served model takes the folder's clip length at 16 kHz and names its keywords.
-    served = tf.saved_model.load(row["exports"]["saved_model"])
-    signature = served.signatures["serving_default"]
-    waveform = signature.structured_input_signature[1]["waveform"]
-    assert waveform.shape.as_list() == [None, round(CLIP_SECONDS * 16000)]
-    outputs = signature(waveform=tf.zeros([2, round(CLIP_SECONDS * 16000)]))
-    probabilities = [v for v in outputs.values() if v.dtype == tf.float32][0].numpy()
-    assert probabilities.shape == (2, 5)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert 0.0 <= row["test_accuracy"] <= 1.0 and row["num_layers"] == 43
+    # 8 / 1 / 1 speakers x (3 keywords + 1 unknown word) + as many silence clips as a keyword.
+    assert "clips {'train': 40, 'valid': 5, 'test': 5}" in result.stdout
 
 
 def _one_keyword(root):
