@@ -244,4 +244,4 @@ def policy_model(model):
     """A model mapping the input to the `[batch, num_blocks]` choices of `model`."""
     features = task_model_lib.feature_extractor(model)
     policy = next(layer for layer in iter_layers(features) if isinstance(layer, BlockPolicy))
-    return keras.Model(features.inputs, policy.output)
+    return keras.Model(features.input, policy.output)
