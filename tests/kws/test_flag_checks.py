@@ -37,7 +37,7 @@ DRIVER = textwrap.dedent(
     from swr_keras.kws import job as job_lib
     import swr_keras.kws.tuning as tuning
     import keras
-    job_lib.Job.train_policy = job_lib.Job.finetune = refuse
+    job_lib.Job.train_shared = job_lib.Job.train_variant = refuse
     tuning.LambdaTuner.search = refuse
     keras.Model.fit = refuse
 
