@@ -4,9 +4,11 @@
 
 1. each keyword's posterior is averaged over the last `smoothing_seconds`
    (a causal moving average, as the spotter's rows arrive);
-2. an event opens when a keyword's smoothed score reaches its threshold and
-   no event opened in the last `refractory_seconds` (any keyword: a wake
-   word fires once, not once per keyword that shares its sounds);
+2. an event opens when a keyword's smoothed score crosses its threshold
+   (below at the previous hop, at or above now) and no event opened in the
+   last `refractory_seconds` (any keyword: a wake word fires once, not once
+   per keyword that shares its sounds); a score that stays above the
+   threshold through the refractory period does not fire when it ends;
 3. the event closes at the first hop where that score falls below the
    threshold again; it reports the keyword, the time it opened (`start`,
    the end of the first hop at or above threshold, so the detection
@@ -106,6 +108,7 @@ class Detector:
         self._hop = 0
         self._last_start = None
         self._open = None  # (keyword index, start hop, best score)
+        self._was_above = np.zeros(len(self.keywords), bool)
 
     def update(self, posteriors):
         """Feeds posterior rows `[hops, num_classes]`; returns the events closed."""
@@ -126,19 +129,21 @@ class Detector:
 
     def _step(self, smoothed):
         events = []
+        above = smoothed >= self.thresholds
+        rising = above & ~self._was_above
+        self._was_above = above
         if self._open is not None:
             index, start, best = self._open
-            if smoothed[index] >= self.thresholds[index]:
+            if above[index]:
                 self._open = (index, start, max(best, float(smoothed[index])))
                 return events
             events.append(self._close(self._open, self._hop - 1))
             self._open = None
-        above = smoothed >= self.thresholds
         refractory = (
             self._last_start is not None and self._hop - self._last_start < self.refractory_hops
         )
-        if above.any() and not refractory:
-            margins = np.where(above, smoothed - self.thresholds, -np.inf)
+        if rising.any() and not refractory:
+            margins = np.where(rising, smoothed - self.thresholds, -np.inf)
             index = int(np.argmax(margins))
             self._open = (index, self._hop, float(smoothed[index]))
             self._last_start = self._hop
