@@ -29,7 +29,7 @@ def reparametrizable_layers(model):
     return [layer for layer in iter_layers(model) if type(layer) in REPARAM_TWINS]
 
 
-def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
+def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False, twins=None):
     """Returns the SWR twin of a pre-trained Functional or Sequential model.
 
     Every `Conv2D`, `DepthwiseConv2D` and `Dense` of the feature extractor
@@ -54,6 +54,9 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
             reparametrisable layer), a list of layer objects, or a callable
             `layer -> bool`. Pass `()` to reparametrise every layer.
         bn_affine: train BN gamma/beta as well.
+        twins: plain layer class -> `ReparamLayer` subclass to use instead of
+            `REPARAM_TWINS`, e.g. `swr_keras.layers.score_gated.SCORE_GATED_TWINS`
+            for TAPS. Classes it does not list are left as they are.
 
     Returns:
         A new Keras model of the same architecture with reparametrised layers.
@@ -76,7 +79,8 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
             f"'{model.__class__.__name__}', which Keras cannot clone layer by "
             "layer. Build the architecture with the Functional API."
         )
-    candidates = reparametrizable_layers(model)
+    twins = REPARAM_TWINS if twins is None else dict(twins)
+    candidates = [layer for layer in iter_layers(model) if type(layer) in twins]
     excluded = _resolve_exclude(exclude, candidates)
     to_replace = [layer for layer in candidates if id(layer) not in excluded]
     if not to_replace:
@@ -91,7 +95,7 @@ def reparametrize(model, *, exclude=CLASSIFIER, bn_affine=False):
     swr_model, pairs = clone_replacing(
         model,
         lambda layer: (
-            REPARAM_TWINS[type(layer)].from_plain_layer(layer) if id(layer) in replace_ids else None
+            twins[type(layer)].from_plain_layer(layer) if id(layer) in replace_ids else None
         ),
     )
     for source, clone in pairs:

@@ -37,6 +37,9 @@ class TaskState:
             moving_variance]`, or `[gamma, beta, moving_mean,
             moving_variance]` when BN affine parameters are task-specific.
         head: position -> full weights of the task's own layers (classifier).
+        low_rank: position -> `[a, b]`, a kernel delta stored as two factors
+            (LoRA): `delta = reshape(a @ b, kernel.shape)`, `a` of shape
+            `kernel.shape[:-1] + (r,)` and `b` of shape `(r, out)`.
     """
 
     gates: np.ndarray
@@ -44,6 +47,7 @@ class TaskState:
     deltas: dict = dataclasses.field(default_factory=dict)
     batch_norm: dict = dataclasses.field(default_factory=dict)
     head: dict = dataclasses.field(default_factory=dict)
+    low_rank: dict = dataclasses.field(default_factory=dict)
 
     @property
     def num_parameters(self):
@@ -51,13 +55,18 @@ class TaskState:
         arrays = list(self.deltas.values())
         arrays += [a for group in self.batch_norm.values() for a in group]
         arrays += [a for group in self.head.values() for a in group]
+        arrays += [a for group in self.low_rank.values() for a in group]
         return int(sum(np.size(a) for a in arrays))
 
     def save(self, path):
         """Writes the state to `path` (`.npz`) atomically: all or nothing."""
         arrays = {"gates": self.gates}
         arrays.update({f"delta/{i}": a for i, a in self.deltas.items()})
-        for kind, groups in (("batch_norm", self.batch_norm), ("head", self.head)):
+        for kind, groups in (
+            ("batch_norm", self.batch_norm),
+            ("head", self.head),
+            ("low_rank", self.low_rank),
+        ):
             for position, group in groups.items():
                 arrays.update({f"{kind}/{position}/{j}": a for j, a in enumerate(group)})
         meta = {"format_version": _FORMAT_VERSION, "num_weighted_layers": self.num_weighted_layers}
@@ -83,7 +92,7 @@ class TaskState:
                     f"version reads {_FORMAT_VERSION}. Re-export it with this version."
                 )
             state = cls(gates=data["gates"], num_weighted_layers=meta["num_weighted_layers"])
-            groups = {"batch_norm": {}, "head": {}}
+            groups = {"batch_norm": {}, "head": {}, "low_rank": {}}
             for key in data.files:
                 parts = key.split("/")
                 if parts[0] == "delta":
@@ -169,6 +178,11 @@ def apply_task_state(backbone, state):
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         _check_shape(layer, "kernel", kernel.shape, delta.shape)
         layer.kernel.assign(kernel + delta)
+    for position, (a, b) in state.low_rank.items():
+        layer = leaves[position]
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        _check_shape(layer, "kernel factor", kernel.shape[:-1] + (a.shape[-1],), a.shape)
+        layer.kernel.assign(kernel + np.matmul(a, b))
     for position, statistics in state.batch_norm.items():
         layer = leaves[position]
         targets = [layer.moving_mean, layer.moving_variance]

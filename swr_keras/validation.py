@@ -63,9 +63,9 @@ def check_gates(gates, num_layers):
 
 
 def resolve_gates(layers, gates=None):
-    """Checked gates for `layers`: `gates` if given, else the layers' stored ones."""
+    """Checked gates for `layers`: `gates` if given, else the ones their forward pass applies."""
     if gates is None:
-        gates = [float(layer.gate.numpy()) for layer in layers]
+        gates = [float(np.asarray(layer.effective_gate())) for layer in layers]
     return check_gates(gates, len(layers))
 
 

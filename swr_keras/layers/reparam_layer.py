@@ -80,14 +80,26 @@ class ReparamLayer(keras.layers.Layer):
         else:
             self.bias = None
 
+    def effective_gate(self):
+        """The gate the forward pass applies when no per-example gates are set.
+
+        The stored `gate` here; a subclass may derive it from other weights
+        (TAPS: a thresholded score). `merge`, `extract_task_state` and the
+        added-parameter ratio read the gate through this method, so they
+        always agree with the forward pass.
+        """
+        return self.gate
+
     @property
     def kernel(self):
-        """The effective kernel `base_kernel + gate * kernel_delta`."""
-        return ops.add(self.base_kernel, ops.multiply(self.gate, self.kernel_delta))
+        """The effective kernel `base_kernel + effective_gate() * kernel_delta`."""
+        return ops.add(self.base_kernel, ops.multiply(self.effective_gate(), self.kernel_delta))
 
     def merged_kernel(self, gate=None):
-        """The effective kernel as a NumPy array, for a gate value (default: stored)."""
-        gate = float(ops.convert_to_numpy(self.gate)) if gate is None else float(gate)
+        """The effective kernel as a NumPy array, for a gate value (default: effective)."""
+        if gate is None:
+            gate = ops.convert_to_numpy(self.effective_gate())
+        gate = float(gate)
         base = ops.convert_to_numpy(self.base_kernel)
         return base + gate * ops.convert_to_numpy(self.kernel_delta)
 
