@@ -91,3 +91,22 @@ def test_bad_arguments_are_refused(causal_model):
         to_streaming(random_causal_model(causal=False))
     with pytest.raises(ValueError, match="window_frames"):
         to_streaming(causal_model, window_frames=0)
+
+
+@pytest.mark.slow  # writes and loads a SavedModel: about 15 s on a quiet 2-core machine
+def test_savedmodel_keeps_the_state_in_its_variables(causal_model, tmp_path):
+    import tensorflow as tf
+
+    from swr_keras.streaming.savedmodel_stream import export_streaming_savedmodel
+
+    x = np.random.default_rng(11).normal(size=(1, 40, 12, 1)).astype("float32")
+    streaming = to_streaming(causal_model, window_frames=WINDOW)
+    expected = _stream(streaming, x, 4)
+    reset_states(streaming)
+    loaded = tf.saved_model.load(
+        export_streaming_savedmodel(streaming, str(tmp_path / "s"), hop_frames=4)
+    )
+    outputs = np.concatenate([loaded.step(x[:, :, i : i + 4]).numpy() for i in range(0, 12, 4)])
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    loaded.reset()
+    np.testing.assert_allclose(loaded.step(x[:, :, :4]).numpy(), expected[:1], atol=1e-5)
