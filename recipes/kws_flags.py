@@ -1,5 +1,6 @@
 """Flags shared by the KWS transfer recipes (kws.py, tune_lambda.py), their checks and loading."""
 
+import dataclasses
 import math
 import os
 
@@ -17,6 +18,60 @@ SHIPPED_PRETRAINED = os.path.join(
 )
 
 FLAGS = flags.FLAGS
+
+
+def define_method_flags():
+    """`--method` (help from the registry) and every registered method's own options.
+
+    Each field of a method's `Options` dataclass becomes a flag of its name
+    (prefixed with the method's name by the registry's rule), its default and
+    its help; the type comes from the default.
+    """
+    methods = recipe_cli.quiet_import("swr_keras.methods")
+    flags.DEFINE_string(
+        "method",
+        "swr",
+        "Transfer method, one of: "
+        + "; ".join(f"{m.name} = {m.help.rstrip('.')}" for m in methods.methods())
+        + ".",
+    )
+    for method in methods.methods():
+        for field in dataclasses.fields(method.Options):
+            define = _DEFINE_BY_TYPE.get(type(field.default))
+            if define is None:
+                raise TypeError(
+                    f"Option {field.name} of method {method.name!r} has a default of type "
+                    f"{type(field.default).__name__}; use bool, int, float or str."
+                )
+            define(field.name, field.default, f"[{method.name}] {field.metadata['help']}")
+
+
+_DEFINE_BY_TYPE = {
+    bool: flags.DEFINE_bool,
+    int: flags.DEFINE_integer,
+    float: flags.DEFINE_float,
+    str: flags.DEFINE_string,
+}
+
+
+def check_method():
+    """A one-line ValueError for an unknown --method or a bad value of its options."""
+    methods = recipe_cli.quiet_import("swr_keras.methods")
+    if FLAGS.method not in methods.names():
+        raise ValueError(
+            f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods.names())}."
+        )
+    methods.get(FLAGS.method).options(method_options(FLAGS.method))
+
+
+def method_options(method):
+    """`{option: flag value}` of `method`'s own options."""
+    from swr_keras import methods
+
+    return {
+        field.name: getattr(FLAGS, field.name)
+        for field in dataclasses.fields(methods.get(method).Options)
+    }
 
 
 def define_training_flags():
@@ -164,6 +219,7 @@ def settings(method, **overrides):
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,
         seed=FLAGS.seed,
+        options=method_options(method),
     )
     values.update(overrides)
     return job.Settings(**values)
