@@ -18,8 +18,8 @@ from swr_keras import lora
 from swr_keras.methods.base import Stage
 from swr_keras.methods.finetune import FineTune
 from swr_keras.methods.registry import register
-from swr_keras.methods.swr import _from_stored
 from swr_keras.methods.stored_task import StoredTask
+from swr_keras.methods.swr import _from_stored
 from swr_keras.task_state import apply_task_state
 from swr_keras.validation import check_target_cost
 

@@ -1,4 +1,4 @@
-"""`recipes/kws.py --method=taps|lora` end to end on the tiny corpus: the table row and what it stores."""
+"""`kws.py --method=taps|lora` end to end on the tiny corpus: the table row and what it stores."""
 
 import json
 import os
