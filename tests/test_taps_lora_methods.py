@@ -92,12 +92,12 @@ def test_taps_method(backbone, data, tmp_path):
     assert 0 < row["added_ratio"] < 1
 
 
-def test_taps_refuses_a_schedule_without_a_regularised_epoch():
+def test_taps_options_are_checked():
     method = methods.get("taps")
-    with pytest.raises(ValueError, match="--reparam_epochs=2 leaves no epoch"):
-        method.variant_stages(Settings(reparam_epochs=2), method.options({}), None)
     with pytest.raises(ValueError, match="taps_lambda=-1"):
         method.options({"taps_lambda": -1.0})
+    with pytest.raises(ValueError, match="taps_gradient_accumulation=0"):
+        method.options({"taps_gradient_accumulation": 0})
 
 
 @pytest.mark.parametrize("budget", [0.1])

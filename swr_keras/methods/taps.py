@@ -13,6 +13,7 @@ is `lambda`'s doing: the row reports it.
 """
 
 import dataclasses
+import logging
 
 from swr_keras import cost as cost_lib
 from swr_keras import taps
@@ -85,17 +86,18 @@ class Taps(Method):
         )
 
     def variant_stages(self, settings, options, variant):
-        epochs = settings.reparam_epochs
-        if epochs <= options.taps_warmup_epochs:
-            raise ValueError(
-                f"TAPS regularises its scores only after --taps_warmup_epochs="
-                f"{options.taps_warmup_epochs}; --reparam_epochs={epochs} leaves no epoch for "
-                "it. Raise --reparam_epochs or lower --taps_warmup_epochs."
-            )
-        return [Stage(f"taps_e{epochs}", epochs)]
+        return [Stage(f"taps_e{settings.reparam_epochs}", settings.reparam_epochs)]
 
     def fit(self, model, stage, data, context):
         options = context.options
+        if stage.epochs <= options.taps_warmup_epochs:
+            logging.warning(
+                "TAPS: --reparam_epochs=%d <= --taps_warmup_epochs=%d, so the score sparsity "
+                "loss never applies and every layer keeps its delta. Raise --reparam_epochs "
+                "or lower --taps_warmup_epochs.",
+                stage.epochs,
+                options.taps_warmup_epochs,
+            )
         accumulation = options.taps_gradient_accumulation
         model.compile(
             optimizer=taps.sgd(
