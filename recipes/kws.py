@@ -10,6 +10,7 @@ synthetic transfer corpus (other speakers, English in an American accent):
     python recipes/kws.py --method=finetune_all               # baseline, same epochs
     python recipes/kws.py --helpfull                          # every method and its options
     python recipes/kws.py --task=mc_kws --data_dir=/data/kws --pretrained=runs/bc8/model.keras
+    python recipes/kws.py --task=folder --data_dir=my_words   # your own keywords, shipped backbone
 
 SWR: stage 1a trains the super-net (every layer's delta), 1b the policy
 network over random target costs, 2 the deltas of the layers the policy picks

@@ -111,9 +111,10 @@ def _to_stored(state):
     )
     for position, delta in state.deltas.items():
         stored.learnable[f"delta/{position}"] = delta
-    for position, weights in state.head.items():
-        for j, value in enumerate(weights):
-            stored.learnable[f"head/{position}/{j}"] = value
+    for kind in ("head", "low_rank"):  # the classifier; factored deltas (LoRA)
+        for position, weights in getattr(state, kind).items():
+            for j, value in enumerate(weights):
+                stored.learnable[f"{kind}/{position}/{j}"] = value
     for position, values in state.batch_norm.items():
         # [mean, var] or [gamma, beta, mean, var]: the last two are statistics.
         for j, value in enumerate(values):

@@ -40,7 +40,7 @@ def twelve_class_pretrained(tmp_path_factory):
         (["--target_cost=1.5"], "--target_cost must be in [0, 1]. Received: 1.5"),
         (["--target_cost=nan"], "--target_cost must be in [0, 1]. Received: nan"),
         (["--target_cost=0.1,abc"], "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
-        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws."),
+        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws, folder."),
         (
             ["--backbone=resnet50"],
             "--backbone=resnet50 is unknown. Choose one of: bc_resnet, res15.",
