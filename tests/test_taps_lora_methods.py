@@ -64,6 +64,7 @@ def check_deployment(method, model, backbone, x, tmp_path):
     return stored
 
 
+@pytest.mark.slow  # trains BC-ResNet-1 through the method: over 10 s on 2 cores
 def test_taps_method(backbone, data, tmp_path):
     method = methods.get("taps")
     settings = Settings(method="taps", reparam_epochs=2)
@@ -100,6 +101,7 @@ def test_taps_options_are_checked():
         method.options({"taps_gradient_accumulation": 0})
 
 
+@pytest.mark.slow  # trains BC-ResNet-1 through the method: over 10 s on 2 cores
 @pytest.mark.parametrize("budget", [0.1])
 def test_lora_method(backbone, data, tmp_path, budget):
     method = methods.get("lora")

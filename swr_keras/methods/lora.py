@@ -18,8 +18,7 @@ from swr_keras import lora
 from swr_keras.methods.base import Stage
 from swr_keras.methods.finetune import FineTune
 from swr_keras.methods.registry import register
-from swr_keras.methods.stored_task import StoredTask
-from swr_keras.methods.swr import _from_stored
+from swr_keras.methods.swr import _from_stored, _to_stored
 from swr_keras.task_state import apply_task_state
 from swr_keras.validation import check_target_cost
 
@@ -69,21 +68,7 @@ class Lora(FineTune):
         return lora.merge_lora(model)
 
     def task_state(self, model):
-        state = lora.extract_lora_task_state(model)
-        stored = StoredTask(
-            other={
-                "gates": np.asarray(state.gates, "uint8"),
-                "num_weighted_layers": np.asarray(state.num_weighted_layers, "int64"),
-            }
-        )
-        for kind in ("low_rank", "head"):
-            for position, values in getattr(state, kind).items():
-                for j, value in enumerate(values):
-                    stored.learnable[f"{kind}/{position}/{j}"] = value
-        for position, values in state.batch_norm.items():
-            for j, value in enumerate(values):
-                stored.statistics[f"batch_norm/{position}/{j}"] = value
-        return stored
+        return _to_stored(lora.extract_lora_task_state(model))
 
     def restore(self, backbone, stored):
         return apply_task_state(backbone, _from_stored(stored))

@@ -29,6 +29,7 @@ def run_method(kws_data_dir, tiny_pretrained, out, *flags):
     return result.stdout, row
 
 
+@pytest.mark.slow  # a full kws.py run in a subprocess (TensorFlow import, data, 2 epochs)
 def test_kws_taps_run_prints_its_row(kws_data_dir, tiny_pretrained, tmp_path):
     stdout, row = run_method(
         kws_data_dir,
@@ -47,6 +48,7 @@ def test_kws_taps_run_prints_its_row(kws_data_dir, tiny_pretrained, tmp_path):
     assert 0.0 <= row["added_ratio"] <= 1.0
 
 
+@pytest.mark.slow  # a full kws.py run in a subprocess
 @pytest.mark.parametrize("budget", [0.3])
 def test_kws_lora_run_prints_its_row(kws_data_dir, tiny_pretrained, tmp_path, budget):
     stdout, row = run_method(
