@@ -8,7 +8,9 @@ synthetic transfer corpus (other speakers, English in an American accent):
     python recipes/kws.py --target_cost=0.5
     python recipes/kws.py --target_cost=0.1,0.3,0.5          # one policy network serves all
     python recipes/kws.py --method=finetune_all               # baseline, same epochs
+    python recipes/kws.py --helpfull                          # every method and its options
     python recipes/kws.py --task=mc_kws --data_dir=/data/kws --pretrained=runs/bc8/model.keras
+    python recipes/kws.py --task=folder --data_dir=my_words   # your own keywords, shipped backbone
 
 SWR: stage 1a trains the super-net (every layer's delta), 1b the policy
 network over random target costs, 2 the deltas of the layers the policy picks
@@ -43,12 +45,7 @@ flags.DEFINE_list(
     "Target cost(s) c in [0, 1], comma-separated; one policy "
     "network serves them all (paper: 0.1, 0.3, 0.5).",
 )
-flags.DEFINE_string(
-    "method",
-    "swr",
-    "swr, not_staged (ablation: policy and deltas co-optimised), "
-    "finetune_all or finetune_classifier (baselines).",
-)
+kws_flags.define_method_flags()
 kws_flags.define_training_flags()
 # Listed by --help with this recipe's own flags (absl shows only key flags there).
 flags.adopt_module_key_flags(kws_flags)
@@ -63,11 +60,7 @@ flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
 
 def check_flags():
     """Every check that needs no data; raises a one-line ValueError/FileNotFoundError."""
-    methods = recipe_cli.quiet_import("swr_keras.kws.job").METHODS
-    if FLAGS.method not in methods:
-        raise ValueError(
-            f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods)}."
-        )
+    kws_flags.check_method()
     costs = [kws_flags.parse_target_cost(text) for text in FLAGS.target_cost]
     if not costs:
         raise ValueError("--target_cost needs at least one value in [0, 1], e.g. --target_cost=0.5")
@@ -107,14 +100,9 @@ def main(argv):
         task=FLAGS.task,
         flags_text=" ".join(sys.argv[1:]),
     )
-    if FLAGS.method in job_lib.SWR_METHODS:
-        job.train_policy()
-        report.add_policy(costs)
-        for cost in costs:
-            row, merged = job.reparametrize_for(cost)
-            report.add_result(row, merged)
-    else:
-        row, model = job.finetune()
+    job.train_shared()
+    report.add_policy(costs)  # methods with a policy network only
+    for row, model in job.run(costs):
         report.add_result(row, model)
     report.finish(seconds=time.time() - start)
 

@@ -1,5 +1,6 @@
 """Flags shared by the KWS transfer recipes (kws.py, tune_lambda.py), their checks and loading."""
 
+import dataclasses
 import math
 import os
 
@@ -7,7 +8,7 @@ from absl import flags
 
 from recipes import recipe_cli
 
-TASKS = ("gsc2", "mc_kws")
+TASKS = ("gsc2", "mc_kws", "folder")
 BACKBONES = ("bc_resnet", "res15")
 SHIPPED_PRETRAINED = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -19,11 +20,66 @@ SHIPPED_PRETRAINED = os.path.join(
 FLAGS = flags.FLAGS
 
 
+def define_method_flags():
+    """`--method` (help from the registry) and every registered method's own options.
+
+    Each field of a method's `Options` dataclass becomes a flag of its name
+    (prefixed with the method's name by the registry's rule), its default and
+    its help; the type comes from the default.
+    """
+    methods = recipe_cli.quiet_import("swr_keras.methods")
+    flags.DEFINE_string(
+        "method",
+        "swr",
+        "Transfer method, one of: "
+        + "; ".join(f"{m.name} = {m.help.rstrip('.')}" for m in methods.methods())
+        + ".",
+    )
+    for method in methods.methods():
+        for field in dataclasses.fields(method.Options):
+            define = _DEFINE_BY_TYPE.get(type(field.default))
+            if define is None:
+                raise TypeError(
+                    f"Option {field.name} of method {method.name!r} has a default of type "
+                    f"{type(field.default).__name__}; use bool, int, float or str."
+                )
+            define(field.name, field.default, f"[{method.name}] {field.metadata['help']}")
+
+
+_DEFINE_BY_TYPE = {
+    bool: flags.DEFINE_bool,
+    int: flags.DEFINE_integer,
+    float: flags.DEFINE_float,
+    str: flags.DEFINE_string,
+}
+
+
+def check_method():
+    """A one-line ValueError for an unknown --method or a bad value of its options."""
+    methods = recipe_cli.quiet_import("swr_keras.methods")
+    if FLAGS.method not in methods.names():
+        raise ValueError(
+            f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods.names())}."
+        )
+    methods.get(FLAGS.method).options(method_options(FLAGS.method))
+
+
+def method_options(method):
+    """`{option: flag value}` of `method`'s own options."""
+    from swr_keras import methods
+
+    return {
+        field.name: getattr(FLAGS, field.name)
+        for field in dataclasses.fields(methods.get(method).Options)
+    }
+
+
 def define_training_flags():
     flags.DEFINE_string(
         "task",
         "gsc2",
-        "Downstream task: gsc2 (12-way English) or mc_kws (12-way Mandarin) (paper: both).",
+        "Downstream task: gsc2 (12-way English) or mc_kws (12-way Mandarin) (paper: both), "
+        "or folder: your own keywords in --data_dir, one folder of WAV files per keyword.",
     )
     flags.DEFINE_string(
         "backbone", "bc_resnet", "bc_resnet or res15 (paper: BC-ResNet-8 and Res15)."
@@ -34,7 +90,20 @@ def define_training_flags():
         "",
         "Folder with gsc2/ and mc_kws/ (see BUILD.md); empty: the "
         "synthetic transfer corpus (speakers and an accent the shipped backbone never "
-        "heard), generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use.",
+        "heard), generated into $SWR_KERAS_CACHE or ~/.cache/swr_keras on first use. "
+        "With --task=folder: the folder of keyword folders (README, 'Your own keywords').",
+    )
+    flags.DEFINE_float(
+        "clip_seconds",
+        None,
+        "Clip length in seconds; shorter clips are zero-padded. Default: the task's "
+        "(gsc2 and folder 1 s, mc_kws 2.24 s). --task=folder rejects longer clips.",
+    )
+    flags.DEFINE_list(
+        "unknown_words",
+        [],
+        "--task=folder: word folders whose clips form the _unknown_ class (with "
+        "_unknown_/ if present) instead of being keywords.",
     )
     flags.DEFINE_string(
         "pretrained",
@@ -115,12 +184,37 @@ def check_training_flags():
         raise ValueError(f"--policy_loss_weight must be >= 0. Received: {FLAGS.policy_loss_weight}")
     if FLAGS.backbone == "bc_resnet" and not int(8 * FLAGS.tau) >= 1:
         raise ValueError(f"--tau must be at least 0.125. Received: {FLAGS.tau}")
+    folder = FLAGS.task == "folder"
+    if FLAGS.clip_seconds is not None and not (
+        FLAGS.clip_seconds > 0 and math.isfinite(FLAGS.clip_seconds)
+    ):
+        raise ValueError(f"--clip_seconds must be > 0. Received: {FLAGS.clip_seconds}")
+    if FLAGS.unknown_words and not folder:
+        raise ValueError(
+            f"--unknown_words is for --task=folder. Received: --task={FLAGS.task} "
+            f"--unknown_words={','.join(FLAGS.unknown_words)}"
+        )
+    if folder and not FLAGS.data_dir:
+        raise ValueError(
+            "--task=folder needs --data_dir=DIR, a folder with one sub-folder of WAV "
+            "files per keyword (README, 'Your own keywords')."
+        )
     if FLAGS.data_dir and not os.path.isdir(FLAGS.data_dir):
         raise FileNotFoundError(
-            f"--data_dir={FLAGS.data_dir} does not exist. Point it at a folder "
-            "with gsc2/ and mc_kws/, or leave it empty for the synthetic corpus."
+            f"--data_dir={FLAGS.data_dir} does not exist. "
+            + (
+                "Point it at your folder of keyword folders."
+                if folder
+                else "Point it at a folder with gsc2/ and mc_kws/, or leave it empty for "
+                "the synthetic corpus."
+            )
         )
-    if not FLAGS.pretrained and (FLAGS.data_dir or FLAGS.backbone != "bc_resnet" or FLAGS.tau != 8):
+    # The shipped backbone transfers to any folder of keywords; only the synthetic
+    # transfer corpus of the other tasks is tied to it.
+    data_needs_own_backbone = FLAGS.data_dir and not folder
+    if not FLAGS.pretrained and (
+        data_needs_own_backbone or FLAGS.backbone != "bc_resnet" or FLAGS.tau != 8
+    ):
         raise ValueError(
             "--pretrained is required with --data_dir, --backbone or --tau: the shipped "
             "model is BC-ResNet-8 pre-trained on the synthetic corpus. Train one with "
@@ -138,13 +232,25 @@ def load_pretrained_and_corpus():
         path, FLAGS.backbone, len(tasks.multilingual_class_names()), FLAGS.tau
     )
     print("== data", flush=True)
-    source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="transfer")
-    corpus = tasks.list_task(FLAGS.task, source, seed=FLAGS.seed)
+    source = tasks.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="transfer", task=FLAGS.task)
+    corpus = tasks.list_task(FLAGS.task, source, seed=FLAGS.seed, **task_options())
     counts = {
         split: sum(len(t) for t in corpus.splits[split]) for split in ("train", "valid", "test")
     }
     print(f"   task {FLAGS.task}: {len(corpus.class_names)} classes, clips {counts}", flush=True)
+    if FLAGS.task == "folder":
+        print(f"   classes: {', '.join(corpus.class_names)}", flush=True)
     return pretrained, source, corpus, path
+
+
+def task_options():
+    """The `tasks.list_task` options the flags set (only those given)."""
+    options = {}
+    if FLAGS.clip_seconds is not None:
+        options["clip_seconds"] = FLAGS.clip_seconds
+    if FLAGS.unknown_words:
+        options["unknown_words"] = tuple(FLAGS.unknown_words)
+    return options
 
 
 def settings(method, **overrides):
@@ -164,6 +270,7 @@ def settings(method, **overrides):
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,
         seed=FLAGS.seed,
+        options=method_options(method),
     )
     values.update(overrides)
     return job.Settings(**values)
@@ -171,7 +278,7 @@ def settings(method, **overrides):
 
 def job_identity(source, pretrained_path):
     """What makes stage 1 of two runs different beyond the settings."""
-    return (
+    identity = (
         FLAGS.task,
         FLAGS.backbone,
         FLAGS.tau,
@@ -179,3 +286,7 @@ def job_identity(source, pretrained_path):
         source.gsc2_dir,
         source.mc_kws_dir,
     )
+    # Appended only when set, so the checkpoints of earlier gsc2/mc_kws runs keep their key.
+    extra = (source.folder_dir,) if source.folder_dir else ()
+    extra += tuple(f"{name}={value}" for name, value in sorted(task_options().items()))
+    return identity + extra

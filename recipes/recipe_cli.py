@@ -31,7 +31,13 @@ def quiet_import(module_name):
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        return importlib.import_module(module_name)
+        module = importlib.import_module(module_name)
+        if "tensorflow" in sys.modules:
+            # TensorFlow probes CUDA (and logs its failure on a CPU machine)
+            # when devices are first listed, which an absl init callback it
+            # queues does as soon as `app.run` starts: list them now, silenced.
+            sys.modules["tensorflow"].config.list_physical_devices()
+        return module
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)

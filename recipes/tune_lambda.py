@@ -1,6 +1,7 @@
 r"""keras-tuner search over lambda (and the learning rate) for one target cost.
 
-Each trial runs the SWR stages of recipes/kws.py (same training flags) with
+Each trial runs the stages of recipes/kws.py for --method (swr or another
+method of the registry that takes target costs) (same training flags) with
 its own lambda and learning rate and scores the validation accuracy of the
 reparametrised model; a trial whose actual added-parameter ratio misses
 --target_cost by more than --tolerance is ranked below every trial that
@@ -50,12 +51,24 @@ flags.DEFINE_bool(
     "Delete an earlier search of the same project first "
     "(never on workers of a distributed search).",
 )
+kws_flags.define_method_flags()
 kws_flags.define_training_flags()
 # Listed by --help with this recipe's own flags (absl shows only key flags there).
 flags.adopt_module_key_flags(kws_flags)
 
 
 def check_flags():
+    kws_flags.check_method()
+    tunable = [
+        m.name
+        for m in recipe_cli.quiet_import("swr_keras.methods").methods()
+        if m.takes_target_costs
+    ]
+    if FLAGS.method not in tunable:
+        raise ValueError(
+            f"--method={FLAGS.method} takes no target cost, so it has no lambda to tune. "
+            f"Choose one of: {', '.join(tunable)}."
+        )
     cost = kws_flags.parse_target_cost(FLAGS.target_cost)
     recipe_cli.quiet_import("swr_keras.validation").check_positive_int(
         "--max_trials", FLAGS.max_trials
@@ -89,7 +102,7 @@ def main(argv):
 
     def trial_fn(policy_loss_weight, learning_rate, trial_dir):
         settings = kws_flags.settings(
-            "swr", policy_loss_weight=policy_loss_weight, learning_rate=learning_rate
+            FLAGS.method, policy_loss_weight=policy_loss_weight, learning_rate=learning_rate
         )
         job = job_lib.Job(
             corpus,
@@ -99,8 +112,7 @@ def main(argv):
             identity,
             verbose=recipe_cli.progress_verbosity(),
         )
-        job.train_policy()
-        row, _ = job.reparametrize_for(target_cost)
+        row, _ = job.train_variant(target_cost)
         return {
             "val_accuracy": row["validation_accuracy"],
             "added_ratio": row["added_ratio"],

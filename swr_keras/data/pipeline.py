@@ -45,6 +45,8 @@ class ClipTable:
         num_cropped: int, clips longer than the clip length.
         crop: how those are cropped in-graph, `"energy"` (highest-energy
             window) or `"start"`; see `audio.fit_length`.
+        sample_format: `"pcm16"` or `"float"` (IEEE-float WAV files); see
+            `audio.decode_wav_file`.
     """
 
     paths: tuple
@@ -55,6 +57,7 @@ class ClipTable:
     noise_gains: np.ndarray
     num_cropped: int = 0
     crop: str = "energy"
+    sample_format: str = "pcm16"
 
     def __len__(self):
         return len(self.paths)
@@ -119,6 +122,7 @@ def split_table(
     fixed_noise,
     num_cropped=0,
     crop="energy",
+    sample_format="pcm16",
 ):
     """One split of one corpus: its listed clips plus `num_silence` silence rows.
 
@@ -127,7 +131,7 @@ def split_table(
         sample_rate: int, the rate of the files.
         num_silence: int, silence rows to add (label 0).
         noise_bank, clip_samples, rng, fixed_noise: see `silence_rows`.
-        num_cropped, crop: see `ClipTable`.
+        num_cropped, crop, sample_format: see `ClipTable`.
     """
     table = ClipTable(
         paths=tuple(r[0] for r in files),
@@ -138,6 +142,7 @@ def split_table(
         noise_gains=np.zeros([len(files)], np.float32),
         num_cropped=num_cropped,
         crop=crop,
+        sample_format=sample_format,
     )
     silence = silence_rows(
         num_silence, 0, sample_rate, noise_bank, clip_samples, rng, fixed_noise=fixed_noise
@@ -146,11 +151,16 @@ def split_table(
 
 
 def concat_tables(tables):
-    """Concatenates tables of the same sample rate into one."""
+    """Concatenates tables of the same sample rate and format into one."""
     rates = {t.sample_rate for t in tables}
     crops = {t.crop for t in tables if t.num_cropped}
-    if len(rates) != 1 or len(crops) > 1:
-        raise ValueError(f"Tables differ in sample rate {sorted(rates)} or crop {sorted(crops)}")
+    # Silence rows read no file, so their format does not count.
+    formats = {t.sample_format for t in tables if any(t.paths)}
+    if len(rates) != 1 or len(crops) > 1 or len(formats) > 1:
+        raise ValueError(
+            f"Tables differ in sample rate {sorted(rates)}, crop {sorted(crops)} "
+            f"or sample format {sorted(formats)}"
+        )
     return ClipTable(
         paths=sum((t.paths for t in tables), ()),
         labels=np.concatenate([t.labels for t in tables]).astype(np.int32),
@@ -160,6 +170,7 @@ def concat_tables(tables):
         noise_gains=np.concatenate([t.noise_gains for t in tables]),
         num_cropped=sum(t.num_cropped for t in tables),
         crop=crops.pop() if crops else tables[0].crop,
+        sample_format=formats.pop() if formats else tables[0].sample_format,
     )
 
 
@@ -170,7 +181,7 @@ def _table_dataset(table, corpus, order):
 
     def load(path, label, offset, gain):
         def from_file():
-            waveform = audio.decode_wav_file(path)
+            waveform = audio.decode_wav_file(path, table.sample_format)
             waveform = resample_lib.resample(waveform, table.sample_rate, target_rate)
             return audio.fit_length(waveform, clip_samples, table.crop)
 

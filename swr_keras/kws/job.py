@@ -1,24 +1,21 @@
-"""The KWS transfer job: SWR's stages, its ablation and the two fine-tune baselines.
+"""The KWS transfer job: any registered method (`swr_keras.methods`), one task.
 
-Every stage trains through `fit` with an `EpochCheckpoint`, so a killed job
-run again with the same settings resumes from the last completed epoch of the
-stage it was in. Stage 1 (super-net, policy network) is stored under a key
-of the settings it depends on, so a new target cost reuses it; each target
-cost's stage 2 (and each baseline) has its own checkpoint, named with its
-epochs, and its result is kept once finished. Every checkpoint records the
+The job knows no method by name: it builds the method's model, trains the
+method's stages, evaluates, and accounts for what every method stores the
+same way. Every stage trains through `fit` with an `EpochCheckpoint`, so a
+killed job run again with the same settings resumes from the last completed
+epoch of the stage it was in. Shared stages (SWR's super-net and policy
+network) are stored under a key of the settings they depend on, so a new
+target cost reuses them; each variant's stages (a target cost's stage 2, a
+baseline's one stage) have their own checkpoints, named with their epochs,
+and their result is kept once finished. Every checkpoint records the
 settings it was trained with; `Job.check_resumable` refuses to resume one
 under other settings.
 
-Methods:
-    `"swr"`: super-net (1a) -> policy network (1b) -> reparametrisation (2)
-        for each target cost.
-    `"not_staged"`: the ablation "not staged": policy and deltas learn
-        together (`SWRTrainer`'s `"joint"` stage) for the epochs of 1a + 1b,
-        then stage 2 as in `"swr"`.
-    `"finetune_all"`: every weight of the pre-trained model (BN included)
-        and a new classifier, Adam with cosine decay like SWR's stages.
-    `"finetune_classifier"`: only the new classifier; the feature extractor
-        is frozen, BN statistics included.
+Accounting, alike for every method: `task_parameters` is the learnable
+tensors the task stores (`StoredTask.learnable`; BN running statistics are
+not parameters), `task_bytes` the size of the stored task file (statistics
+included), and `mult_ratio` is measured on the deployed model.
 """
 
 import dataclasses
@@ -31,22 +28,21 @@ import numpy as np
 
 from swr_keras import checkpointing
 from swr_keras import cost as cost_lib
+from swr_keras import methods as methods_lib
 from swr_keras.kws import tasks
-from swr_keras.merge import merge
-from swr_keras.model_walk import reparam_layers
 from swr_keras.models import task_model as task_model_lib
-from swr_keras.reparametrize import reparametrize
-from swr_keras.task_state import extract_task_state
-from swr_keras.training import SWRTrainer, cosine_adam, fit_stage
 
-METHODS = ("swr", "not_staged", "finetune_all", "finetune_classifier")
-SWR_METHODS = ("swr", "not_staged")
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """What a job trains with; every field is a flag of `recipes/kws.py`."""
+    """What a job trains with; every field is a flag of `recipes/kws.py`.
+
+    `options` holds the method's own settings (its `Options` fields) as a
+    dict; empty for methods without any, which keeps their checkpoint keys
+    as they were before methods had options.
+    """
 
     method: str = "swr"
     supernet_epochs: int = 2
@@ -60,10 +56,18 @@ class Settings:
     batch_size: int = 50
     augment: bool = True
     seed: int = 0
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def recorded(self):
+        """The settings as a dict, `options` left out when empty."""
+        fields = dataclasses.asdict(self)
+        if not fields["options"]:
+            fields.pop("options")
+        return fields
 
     def key(self, **extra):
-        """A short hash of the settings that determine stage 1 (and `extra`)."""
-        fields = dataclasses.asdict(self)
+        """A short hash of the settings that determine the shared stages (and `extra`)."""
+        fields = self.recorded()
         fields.pop("reparam_epochs")
         fields.update(extra)
         text = json.dumps(fields, sort_keys=True, default=str)
@@ -76,14 +80,19 @@ class Job:
     Args:
         corpus: the task's `KwsCorpus` (`tasks.list_task`).
         pretrained: the pre-trained multi-lingual task model.
-        settings: `Settings`.
-        work_dir: checkpoints and TensorBoard logs go here.
-        identity: extra strings that make stage 1 distinct (task, data,
-            pre-trained file); part of the checkpoint key.
+        settings: `Settings`; `settings.method` names a registered method.
+        work_dir: checkpoints, TensorBoard logs and stored task states go here.
+        identity: extra strings that make the shared stages distinct (task,
+            data, pre-trained file); part of the checkpoint key.
         verbose: Keras `fit` verbosity.
+
+    Use: `check_resumable(target_costs)`, then `run(target_costs)` (or
+    `train_shared()` and `train_variant(v)` for each of `variants(...)`).
     """
 
     def __init__(self, corpus, pretrained, settings, work_dir, identity=(), verbose=2):
+        self.method = methods_lib.get(settings.method)
+        self.options = self.method.options(settings.options)
         self.corpus = corpus
         self.settings = settings
         self.work_dir = work_dir
@@ -102,9 +111,9 @@ class Job:
         self.valid = tasks.evaluation_dataset(corpus, "valid", batch_size=settings.batch_size)
         self.input_shape = tuple(next(iter(self.test))[0].shape[1:])
         self.backbone_parameters = cost_lib.count_parameters(self.base_model)
-        self.trainer = None
+        self.model = None
 
-    # -- training ---------------------------------------------------------------
+    # -- stages -----------------------------------------------------------------
     def _directory(self, name):
         return os.path.join(
             self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name
@@ -112,50 +121,40 @@ class Job:
 
     def _run(self, name, epochs):
         """What a stage's checkpoint records: the settings its training depends on."""
-        settings = dataclasses.asdict(self.settings)
-        settings.pop("reparam_epochs")  # Stage 1 is shared; stage 2 has `epochs`.
+        settings = self.settings.recorded()
+        settings.pop("reparam_epochs")  # Shared stages outlive it; variant stages name it.
         return {"stage": name, "epochs": int(epochs), "identity": self.identity, **settings}
 
-    def _stage_one(self):
-        """`(SWRTrainer stage, checkpoint name, epochs)` of stage 1, or of the joint ablation."""
-        s = self.settings
-        if s.method == "swr":
-            return [
-                ("supernet", "stage1a_supernet", s.supernet_epochs),
-                ("policy", "stage1b_policy", s.policy_epochs),
-            ]
-        return [("joint", "joint_not_staged", s.supernet_epochs + s.policy_epochs)]
+    def variants(self, target_costs=()):
+        """The target costs of a `takes_target_costs` method, else `[None]`."""
+        return list(target_costs) if self.method.takes_target_costs else [None]
 
     def _stages(self, target_costs=()):
-        """`(name, epochs)` of every stage this job trains for `target_costs`."""
-        s = self.settings
-        if s.method not in SWR_METHODS:
-            return [(self._finetune_name(), s.reparam_epochs)]
-        return [(name, epochs) for _, name, epochs in self._stage_one()] + [
-            (self._reparam_name(c), s.reparam_epochs) for c in target_costs
-        ]
-
-    def _reparam_name(self, target_cost):
-        return f"stage2_reparam_c{target_cost:.2f}_e{self.settings.reparam_epochs}"
-
-    def _finetune_name(self):
-        return f"{self.settings.method}_e{self.settings.reparam_epochs}"
+        """Every `Stage` this job trains for `target_costs`."""
+        s, options = self.settings, self.options
+        stages = list(self.method.shared_stages(s, options))
+        for variant in self.variants(target_costs):
+            stages += self.method.variant_stages(s, options, variant)
+        return stages
 
     def check_resumable(self, target_costs=()):
         """Raises a one-line ValueError before any training if a checkpoint this
         job would resume was written under other settings (e.g. by an older
         version of the job in the same output directory)."""
-        for name, epochs in self._stages(target_costs):
-            checkpointing.check_resumable(self._directory(name), self._run(name, epochs))
+        for stage in self._stages(target_costs):
+            checkpointing.check_resumable(
+                self._directory(stage.name), self._run(stage.name, stage.epochs)
+            )
 
-    def _fit(self, model, name, epochs, fit):
-        """Runs `fit(data, callbacks, initial_epoch)` with checkpoints; skips a finished stage."""
+    def _fit(self, stage, variant):
+        """Trains one stage with checkpoints; loads a finished stage instead."""
+        name, epochs = stage.name, stage.epochs
         directory = self._directory(name)
         checkpointing.check_resumable(directory, self._run(name, epochs))
         progress = checkpointing.read_progress(directory)
         if progress["complete"]:
             print(f"   {name}: finished earlier, reusing its checkpoint", flush=True)
-            checkpointing.load_state(model, directory, include_optimizer=False)
+            checkpointing.load_state(self.model, directory, include_optimizer=False)
             return
         done = progress["epochs_done"]
         print(
@@ -177,43 +176,59 @@ class Job:
                 os.path.join(self.work_dir, "logs", name), write_graph=False
             ),
         ]
-        fit(data, callbacks, done)
-
-    def _fit_swr_stage(self, stage, name, epochs, target_cost=None):
-        s = self.settings
-        learning_rate = s.policy_learning_rate if stage == "policy" else s.learning_rate
-
-        def fit(data, callbacks, initial_epoch):
-            fit_stage(
-                self.trainer,
-                stage,
-                data,
-                epochs=epochs,
-                learning_rate=learning_rate,
-                target_cost=target_cost,
-                steps_per_epoch=self.steps,
-                temperature=s.temperature,
-                loss=_loss(),
-                callbacks=callbacks,
-                initial_epoch=initial_epoch,
-                verbose=self.verbose,
-            )
-
-        self._fit(self.trainer, name, epochs, fit)
-
-    def train_policy(self):
-        """Stage 1 (or the joint ablation); returns the trained `SWRTrainer`."""
-        s = self.settings
-        self.trainer = SWRTrainer(
-            reparametrize(self.base_model, bn_affine=s.bn_affine),
-            policy_loss_weight=s.policy_loss_weight,
-            bn_affine=s.bn_affine,
-            seed=s.seed,
+        context = methods_lib.FitContext(
+            settings=self.settings,
+            options=self.options,
+            steps_per_epoch=self.steps,
+            callbacks=callbacks,
+            initial_epoch=done,
+            verbose=self.verbose,
+            variant=variant,
         )
-        for stage, name, epochs in self._stage_one():
-            self._fit_swr_stage(stage, name, epochs)
-        return self.trainer
+        self.method.fit(self.model, stage, data, context)
 
+    def train_shared(self):
+        """Builds the method's model and trains its shared stages; returns the model."""
+        self.model = self.method.build(self.base_model, self.settings, self.options)
+        for stage in self.method.shared_stages(self.settings, self.options):
+            self._fit(stage, None)
+        return self.model
+
+    def train_variant(self, variant=None):
+        """Trains one variant (a target cost, or `None`); returns `(result row, deployed model)`.
+
+        A variant finished by an earlier run is not retrained: its checkpoint
+        is loaded and evaluated again.
+        """
+        if self.model is None:
+            self.train_shared()
+        s, options, model = self.settings, self.options, self.model
+        self.method.begin_variant(model, s, options, variant)
+        for stage in self.method.variant_stages(s, options, variant):
+            self._fit(stage, variant)
+        model.compile(loss=self.method.loss(options), metrics=["accuracy"])
+        deployed = self.method.deploy(model)
+        batch = next(iter(self.test))[0]
+        row = {
+            "method": s.method,
+            "target_cost": None if variant is None else float(variant),
+            **self._accuracies(model),
+            **self.method.result_columns(model, variant),
+            # Shapes only: `base_model` may be the trained model (fine-tuning).
+            "mult_ratio": cost_lib.multiply_ratio(deployed, self.base_model, self.input_shape),
+            "deployed_max_abs_diff": float(
+                np.max(np.abs(deployed(batch, training=False) - model(batch, training=False)))
+            ),
+        }
+        row.update(self._accounting(model, variant))
+        return row, deployed
+
+    def run(self, target_costs=()):
+        """Yields `(result row, deployed model)` for every variant."""
+        for variant in self.variants(target_costs):
+            yield self.train_variant(variant)
+
+    # -- policy (methods with `has_policy`) ---------------------------------------
     @staticmethod
     def controllability_costs():
         return CONTROLLABILITY_COSTS
@@ -222,99 +237,40 @@ class Job:
         return dataclasses.asdict(self.settings)
 
     def controllability(self, costs=CONTROLLABILITY_COSTS):
-        """`{c: (gates, actual added-parameter ratio)}` of the binarised policy."""
-        model = self.trainer.model
-        return {
-            c: (gates, cost_lib.added_parameter_ratio(model, gates))
-            for c in costs
-            for gates in [self.trainer.policy_network.binary_policy(c)]
-        }
+        """`{c: (gates, actual added-parameter ratio)}` of the binarised policy,
+        or `None` for a method without a policy."""
+        return self.method.controllability(self.model, costs)
 
-    def reparametrize_for(self, target_cost):
-        """Stage 2 for one target cost; returns `(result row, merged model)`.
+    def policy_layers(self):
+        return self.method.policy_layers(self.model)
 
-        A target cost finished by an earlier run is not retrained: its
-        checkpoint is loaded and evaluated again.
-        """
-        name = self._reparam_name(target_cost)
-        s = self.settings
-        self.trainer.set_stage("reparam", target_cost=target_cost)
-        self._fit_swr_stage("reparam", name, s.reparam_epochs, target_cost=target_cost)
-        self.trainer.compile(loss=_loss(), metrics=["accuracy"])
-        merged = merge(self.trainer.model)
-        layers = reparam_layers(self.trainer.model)
-        task = extract_task_state(self.trainer.model)
-        batch = next(iter(self.test))[0]
-        row = {
-            "method": s.method,
-            "target_cost": float(target_cost),
-            **self._accuracies(self.trainer),
-            "added_ratio": cost_lib.added_parameter_ratio(self.trainer.model),
-            "reparametrised_layers": int(task.gates.sum()),
-            "num_layers": len(layers),
-            "gates": [int(g) for g in task.gates],
-            "task_parameters": int(task.num_parameters),
-            "mult_ratio": cost_lib.multiply_ratio(merged, self.base_model, self.input_shape),
-            "merged_max_abs_diff": float(
-                np.max(
-                    np.abs(
-                        merged(batch, training=False) - self.trainer.model(batch, training=False)
-                    )
-                )
-            ),
-        }
-        return self._with_parameter_columns(row), merged
-
-    def finetune(self):
-        """A fine-tune baseline; returns `(result row, trained model)`."""
-        s = self.settings
-        classifier_only = s.method == "finetune_classifier"
-        model = self.base_model
-        task_model_lib.feature_extractor(model).trainable = not classifier_only
-        model.compile(
-            optimizer=cosine_adam(s.learning_rate, s.reparam_epochs * self.steps),
-            loss=_loss(),
-            metrics=["accuracy"],
-        )
-
-        def fit(data, callbacks, initial_epoch):
-            model.fit(
-                data,
-                epochs=s.reparam_epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=self.steps,
-                callbacks=callbacks,
-                verbose=self.verbose,
-            )
-
-        self._fit(model, self._finetune_name(), s.reparam_epochs, fit)
-        task_parameters = cost_lib.count_parameters(
-            task_model_lib.classifier(model) if classifier_only else model
-        )
-        row = {
-            "method": s.method,
-            "target_cost": None,
-            **self._accuracies(model),
-            "task_parameters": int(task_parameters),
-            "mult_ratio": 1.0,
-        }
-        return self._with_parameter_columns(row), model
-
-    # -- evaluation -------------------------------------------------------------
+    # -- evaluation and accounting ------------------------------------------------
     def _accuracies(self, model):
         return {
             f"{name}_accuracy": float(model.evaluate(data, verbose=0)[1])
             for name, data in (("test", self.test), ("validation", self.valid))
         }
 
-    def _with_parameter_columns(self, row):
-        row["backbone_parameters"] = self.backbone_parameters
-        row["parameters_backbone_plus_task"] = self.backbone_parameters + row["task_parameters"]
-        row["param_ratio_two_tasks"] = cost_lib.multi_task_parameter_ratio(
-            self.backbone_parameters, [row["task_parameters"]] * 2
-        )
-        return row
+    def task_state_path(self, variant):
+        name = self.settings.method
+        if variant is not None:
+            name += f"_c{round(100 * variant):03d}"
+        return os.path.join(self.work_dir, "task_states", f"{name}.npz")
 
-
-def _loss():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    def _accounting(self, model, variant):
+        """#Param. and bytes from what the task stores, the same for every method."""
+        stored = self.method.task_state(model)
+        path = self.task_state_path(variant)
+        task_bytes = stored.save(path)
+        backbone = self.backbone_parameters
+        return {
+            "task_parameters": stored.num_parameters,
+            "task_statistics": stored.num_statistics,
+            "task_bytes": int(task_bytes),
+            "task_state": path,
+            "backbone_parameters": backbone,
+            "parameters_backbone_plus_task": backbone + stored.num_parameters,
+            "param_ratio_two_tasks": cost_lib.multi_task_parameter_ratio(
+                backbone, [stored.num_parameters] * 2
+            ),
+        }

@@ -6,14 +6,7 @@ import os
 import numpy as np
 
 from swr_keras.kws import report, serving_export, tasks, tflite_export
-from swr_keras.model_walk import reparam_layers
 
-METHOD_LABELS = {
-    "swr": "SWR",
-    "not_staged": "not staged",
-    "finetune_all": "fine-tune all",
-    "finetune_classifier": "fine-tune classifier",
-}
 REPRESENTATIVE_EXAMPLES = 200
 
 
@@ -41,10 +34,15 @@ class RunReport:
 
     # -- policy -----------------------------------------------------------------
     def add_policy(self, target_costs):
-        """Plots the policy map and the controllability of the trained policy network."""
+        """Plots the policy map and the controllability of the trained policy network.
+
+        Does nothing for a method without a policy (`Method.has_policy`).
+        """
+        if not self.job.method.has_policy:
+            return
         costs = sorted(set(self.job.controllability_costs()) | set(target_costs))
         decided = self.job.controllability(costs)
-        layers = reparam_layers(self.job.trainer.model)
+        layers = self.job.policy_layers()
         map_path = report.plot_policy_map(
             [layer.name for layer in layers],
             [report.layer_kind(layer) for layer in layers],
@@ -73,7 +71,7 @@ class RunReport:
     # -- results ----------------------------------------------------------------
     def add_result(self, row, model):
         """Records one transferred model's row; exports it unless disabled."""
-        label = METHOD_LABELS[row["method"]]
+        label = self.job.method.label
         if row.get("target_cost") is not None:
             label += f" c={row['target_cost']:.2f}"
         row = dict(row, label=label)
@@ -148,6 +146,7 @@ class RunReport:
                     "accuracy": row["test_accuracy"],
                     "param_ratio": row["param_ratio_two_tasks"],
                     "task_parameters": row["task_parameters"],
+                    "task_bytes": row["task_bytes"],
                     "mult_ratio": row["mult_ratio"],
                     "layers": (
                         (row["reparametrised_layers"], row["num_layers"])
@@ -164,7 +163,9 @@ class RunReport:
         print()
         print(
             f"Task {self.task}, test split; #Param.(2 tasks) = (backbone + 2 x task) / backbone, "
-            f"backbone {backbone:,} parameters; #Mult. vs the backbone."
+            f"backbone {backbone:,} parameters, +params = learnable parameters a task stores "
+            "(BN statistics are not parameters); bytes = its stored file, statistics included; "
+            "#Mult. of the deployed model vs the backbone."
         )
         print(table)
         metrics = {

@@ -8,7 +8,10 @@ the shipped backbone learnt from, transfer a second one of other speakers
 (the English ones with an American accent).
 
 Tasks: `"gsc2"` (12-way English, 1 s clips), `"mc_kws"` (12-way Mandarin,
-2.24 s) and `"multilingual"` (their 22-class union, for pre-training).
+2.24 s), `"multilingual"` (their 22-class union, for pre-training) and
+`"folder"` (your own keywords: the data directory is one folder of WAVs per
+keyword, see `swr_keras.data.keyword_folder`). Each task is one entry of
+`_LISTERS`; a new task is a new entry.
 """
 
 import dataclasses
@@ -16,9 +19,9 @@ import os
 
 import tensorflow as tf
 
-from swr_keras.data import gsc2, mc_kws, multilingual, pipeline, synthetic
+from swr_keras.data import gsc2, keyword_folder, mc_kws, multilingual, pipeline, synthetic
 
-TASKS = ("gsc2", "mc_kws", "multilingual")
+FOLDER = "folder"
 CACHE_ENV = "SWR_KERAS_CACHE"
 # `_unknown_` clips per split (train, valid, test) on the synthetic corpus:
 # about one keyword's count, as the reference's caps (3077/371/408) are on
@@ -42,23 +45,28 @@ class DataSource:
         mc_kws_dir: the MC-KWS directory.
         synthetic: True for the generated default corpus, whose Mandarin
             keywords always sit at the start of their clips.
+        folder_dir: the keyword folder of the `"folder"` task, else `""`.
     """
 
     gsc2_dir: str
     mc_kws_dir: str
     synthetic: bool
+    folder_dir: str = ""
 
     @property
     def mc_kws_crop(self):
         return "start" if self.synthetic else "energy"
 
 
-def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2, synthetic_corpus="transfer"):
+def resolve_data_dir(
+    data_dir=None, cache_dir=None, num_workers=2, synthetic_corpus="transfer", task=None
+):
     """The `DataSource` of `data_dir`, or of a default synthetic corpus.
 
     Args:
         data_dir: a directory with `gsc2/` and `mc_kws/`; `None` or `""`
             generates (once) and uses the synthetic corpus `synthetic_corpus`.
+            For `task="folder"`, the keyword folder itself (required).
         cache_dir: where the synthetic corpus goes; default
             `default_cache_dir()`.
         num_workers: parallel eSpeak NG processes for the first generation.
@@ -66,10 +74,22 @@ def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2, synthetic_cor
             `data_dir`: `"transfer"` (the downstream tasks) or
             `"pretraining"` (what the shipped backbone learnt from); see
             `synthetic.DEFAULT_CORPORA`.
+        task: the task the data is for; only `"folder"` changes the rules.
 
     Raises:
         FileNotFoundError: `data_dir` or its `gsc2/` folder is missing.
+        ValueError: `task="folder"` without a `data_dir`.
     """
+    if task == FOLDER:
+        if not data_dir:
+            raise ValueError(
+                "--task=folder needs --data_dir=DIR, a folder with one sub-folder of WAV "
+                "files per keyword (README, 'Your own keywords')."
+            )
+        folder = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"--data_dir={folder} does not exist.")
+        return DataSource("", "", synthetic=False, folder_dir=folder)
     if not data_dir:
         paths = synthetic.ensure_default_corpus(
             cache_dir or default_cache_dir(), num_workers=num_workers, corpus=synthetic_corpus
@@ -90,29 +110,40 @@ def resolve_data_dir(data_dir=None, cache_dir=None, num_workers=2, synthetic_cor
     return DataSource(gsc2_dir, os.path.join(data_dir, "mc_kws"), synthetic=False)
 
 
-def list_task(task, source, seed=0):
-    """Lists the corpus of `task` into a `pipeline.KwsCorpus`.
-
-    Args:
-        task: `"gsc2"`, `"mc_kws"` or `"multilingual"`.
-        source: a `DataSource`.
-        seed: seeds the unknown subsets, speaker split and test silence.
-    """
-    if task not in TASKS:
-        raise ValueError(f"Unknown task {task!r}. Choose one of {', '.join(TASKS)}.")
-    if task != "gsc2" and not os.path.isdir(source.mc_kws_dir):
-        raise FileNotFoundError(
-            f"Task {task!r} needs MC-KWS at {source.mc_kws_dir}; put or link it there."
-        )
-    noise_dir = os.path.join(source.gsc2_dir, gsc2.NOISE_DIR)
+def _source_options(source):
     gsc2_options, mc_kws_options = {}, {"crop": source.mc_kws_crop}
     if source.synthetic:
         gsc2_options["unknown_caps"] = SYNTHETIC_UNKNOWN_CAPS["gsc2"]
         mc_kws_options["unknown_caps"] = SYNTHETIC_UNKNOWN_CAPS["mc_kws"]
-    if task == "gsc2":
-        return gsc2.list_gsc2(source.gsc2_dir, seed=seed, **gsc2_options)
-    if task == "mc_kws":
-        return mc_kws.list_mc_kws(source.mc_kws_dir, noise_dir, seed=seed, **mc_kws_options)
+    return gsc2_options, mc_kws_options
+
+
+def _require_mc_kws(task, source):
+    if not os.path.isdir(source.mc_kws_dir):
+        raise FileNotFoundError(
+            f"Task {task!r} needs MC-KWS at {source.mc_kws_dir}; put or link it there."
+        )
+
+
+def _list_gsc2(source, seed, clip_seconds=None):
+    options = _source_options(source)[0]
+    if clip_seconds is not None:
+        options["clip_seconds"] = clip_seconds
+    return gsc2.list_gsc2(source.gsc2_dir, seed=seed, **options)
+
+
+def _list_mc_kws(source, seed, clip_seconds=None):
+    _require_mc_kws("mc_kws", source)
+    noise_dir = os.path.join(source.gsc2_dir, gsc2.NOISE_DIR)
+    options = _source_options(source)[1]
+    return mc_kws.list_mc_kws(
+        source.mc_kws_dir, noise_dir, seed=seed, clip_seconds=clip_seconds, **options
+    )
+
+
+def _list_multilingual(source, seed):
+    _require_mc_kws("multilingual", source)
+    gsc2_options, mc_kws_options = _source_options(source)
     return multilingual.list_multilingual(
         source.gsc2_dir,
         source.mc_kws_dir,
@@ -120,6 +151,55 @@ def list_task(task, source, seed=0):
         gsc2_options=gsc2_options,
         mc_kws_options=mc_kws_options,
     )
+
+
+def _list_folder(source, seed, clip_seconds=None, unknown_words=()):
+    # The training seed is not passed on: the folder's split and its fixed test
+    # silence stay the same across seeds, so seeds are compared on the same clips.
+    del seed
+    return keyword_folder.list_keyword_folder(
+        source.folder_dir,
+        clip_seconds=1.0 if clip_seconds is None else clip_seconds,
+        unknown_words=unknown_words,
+    )
+
+
+_LISTERS = {
+    "gsc2": _list_gsc2,
+    "mc_kws": _list_mc_kws,
+    "multilingual": _list_multilingual,
+    FOLDER: _list_folder,
+}
+TASKS = tuple(_LISTERS)
+# Options a task takes beyond the source and seed (`list_task(**options)`).
+TASK_OPTIONS = {
+    "gsc2": ("clip_seconds",),
+    "mc_kws": ("clip_seconds",),
+    "multilingual": (),
+    FOLDER: ("clip_seconds", "unknown_words"),
+}
+
+
+def list_task(task, source, seed=0, **options):
+    """Lists the corpus of `task` into a `pipeline.KwsCorpus`.
+
+    Args:
+        task: one of `TASKS`.
+        source: a `DataSource`.
+        seed: seeds the unknown subsets, speaker split and test silence
+            (not the `"folder"` task's, which depend on the file names only).
+        **options: the task's `TASK_OPTIONS`: `clip_seconds` (float, default
+            the task's: 1 s, MC-KWS's mapping, 1 s for a folder) and, for
+            `"folder"`, `unknown_words` (folders that form `_unknown_`).
+    """
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}. Choose one of {', '.join(TASKS)}.")
+    unexpected = sorted(set(options) - set(TASK_OPTIONS[task]))
+    if unexpected:
+        raise ValueError(
+            f"Task {task!r} takes no option {', '.join(unexpected)}. Received: {options}"
+        )
+    return _LISTERS[task](source, seed, **options)
 
 
 def num_batches(corpus, split, batch_size, drop_remainder=False):

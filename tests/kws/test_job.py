@@ -30,9 +30,8 @@ def make_job(kws_data_dir, tiny_pretrained, work_dir, settings=SETTINGS):
 
 
 def run_swr(job):
-    job.train_policy()
-    row, merged = job.reparametrize_for(0.5)
-    deltas = [layer.kernel_delta.numpy() for layer in reparam_layers(job.trainer.model)]
+    row, merged = job.train_variant(0.5)
+    deltas = [layer.kernel_delta.numpy() for layer in reparam_layers(job.model.model)]
     return row, deltas
 
 
@@ -79,20 +78,19 @@ def test_a_new_target_cost_reuses_stage_one(kws_data_dir, tiny_pretrained, unint
     stage1 = os.path.join(job._directory("stage1b_policy"), checkpointing.STATE_FILE)
     written = os.stat(stage1).st_mtime_ns
     again = make_job(kws_data_dir, tiny_pretrained, job.work_dir)
-    again.train_policy()
-    row, _ = again.reparametrize_for(0.2)
+    row, _ = again.train_variant(0.2)
     assert os.stat(stage1).st_mtime_ns == written
     assert row["target_cost"] == 0.2
     assert os.path.isdir(again._directory("stage2_reparam_c0.20_e2"))
     np.testing.assert_array_equal(
-        again.trainer.policy_network.binary_policy(0.7),
-        job.trainer.policy_network.binary_policy(0.7),
+        again.model.policy_network.binary_policy(0.7),
+        job.model.policy_network.binary_policy(0.7),
     )
 
 
 def test_swr_row_reports_a_merged_model_equal_to_the_reparametrised_one(uninterrupted):
     row, _ = uninterrupted
-    assert row["merged_max_abs_diff"] < 1e-4
+    assert row["deployed_max_abs_diff"] < 1e-4
     assert row["mult_ratio"] == 1.0
     assert row["num_layers"] == 43
     assert row["reparametrised_layers"] == sum(row["gates"])
@@ -107,7 +105,7 @@ def test_controllability_covers_the_plot_costs(uninterrupted_job):
     decided = job.controllability()
     assert sorted(decided) == list(job_lib.CONTROLLABILITY_COSTS)
     sizes = np.array(
-        [np.prod(layer.kernel_delta.shape) for layer in reparam_layers(job.trainer.model)]
+        [np.prod(layer.kernel_delta.shape) for layer in reparam_layers(job.model.model)]
     )
     for gates, ratio in decided.values():
         assert len(gates) == 43
@@ -120,7 +118,7 @@ def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pret
     job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
     before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
     head_before = [w.numpy() for w in task_model.classifier(job.base_model).weights]
-    row, model = job.finetune()
+    row, model = job.train_variant()
     after = [w.numpy() for w in task_model.feature_extractor(model).weights]
     for got, want in zip(after, before):  # BN statistics included
         np.testing.assert_array_equal(got, want)
@@ -136,7 +134,7 @@ def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrain
     settings = job_lib.Settings(method="finetune_all", reparam_epochs=1, batch_size=8)
     job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
     before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
-    row, model = job.finetune()
+    row, model = job.train_variant()
     after = [w.numpy() for w in task_model.feature_extractor(model).weights]
     changed = sum(not np.array_equal(a, b) for a, b in zip(after, before))
     assert changed > 0.9 * len(before)
@@ -187,12 +185,11 @@ def test_not_staged_swr_on_mandarin_clips(mandarin_data_dir, tiny_pretrained, tm
     )
     job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("test",), verbose=0)
     assert job.input_shape == (40, 225, 1)  # 2.24 s clips
-    job.train_policy()
-    row, merged = job.reparametrize_for(0.5)
+    row, merged = job.train_variant(0.5)
     # The ablation trains policy and deltas together in one stage of 1a + 1b epochs.
     assert checkpointing.read_progress(job._directory("joint_not_staged"))["epochs"] == 2
     assert not os.path.exists(job._directory("stage1a_supernet"))
     assert merged.output_shape == (None, 12)
     assert row["method"] == "not_staged" and row["num_layers"] == 43
-    assert row["merged_max_abs_diff"] < 1e-4
+    assert row["deployed_max_abs_diff"] < 1e-4
     assert 0 <= row["test_accuracy"] <= 1

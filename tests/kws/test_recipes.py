@@ -40,12 +40,12 @@ def twelve_class_pretrained(tmp_path_factory):
         (["--target_cost=1.5"], "--target_cost must be in [0, 1]. Received: 1.5"),
         (["--target_cost=nan"], "--target_cost must be in [0, 1]. Received: nan"),
         (["--target_cost=0.1,abc"], "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
-        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws."),
+        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws, folder."),
         (
             ["--backbone=resnet50"],
             "--backbone=resnet50 is unknown. Choose one of: bc_resnet, res15.",
         ),
-        (["--method=adapter"], "--method=adapter is unknown."),
+        (["--method=nope"], "--method=nope is unknown. Choose one of: swr, not_staged,"),
         (["--data_dir=/no/such/kws"], "--data_dir=/no/such/kws does not exist."),
         (["--tau=2"], "is not a BC-ResNet-2"),
         (["--seed=x"], "--seed"),
@@ -131,7 +131,7 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
     assert [row["target_cost"] for row in metrics["results"]] == [0.3, 0.5]
     for row in metrics["results"]:
         assert row["mult_ratio"] == 1.0 and row["num_layers"] == 43
-        assert row["merged_max_abs_diff"] < 1e-4
+        assert row["deployed_max_abs_diff"] < 1e-4
         assert os.path.isdir(os.path.join(row["exports"]["saved_model"], "variables"))
         assert os.path.basename(row["exports"]["saved_model"]) == "1"
         for kind in ("float", "int8"):

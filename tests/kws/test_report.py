@@ -182,6 +182,7 @@ def test_format_table_formats_every_column():
                 "accuracy_ci": 0.001,
                 "param_ratio": 2.04,
                 "task_parameters": 123456,
+                "task_bytes": 654321,
                 "mult_ratio": 1.0,
                 "layers": (21, 43),
                 "target_cost": 0.5,
@@ -199,6 +200,7 @@ def test_format_table_formats_every_column():
         "#Param.(2",
         "tasks)",
         "+params",
+        "bytes",
         "#Mult.",
         "layers",
         "target",
@@ -213,12 +215,13 @@ def test_format_table_formats_every_column():
         "(0.1)",
         "2.04x",
         "123,456",
+        "654,321",
         "1.00x",
         "21/43",
         "0.50",
         "0.483",
     ]
-    assert lines[3].split() == ["fine-tune", "classifier", "95.0"] + ["-"] * 6
+    assert lines[3].split() == ["fine-tune", "classifier", "95.0"] + ["-"] * 7
     # Fixed width: every column ends at the same position on every line.
     assert len({len(line) for line in (lines[0], lines[2])}) == 1
     assert lines[3].index("95.0") + 4 == lines[2].index("(0.1)") + 5

@@ -1,0 +1,80 @@
+"""What one task stores on top of the shared backbone, for any method.
+
+The honest accounting of every method rests on this split: `learnable` holds
+the tensors trained by gradient that the task stores (its #Param.), and
+`statistics` the stored tensors that are not parameters (BN running mean and
+variance), `other` anything else the task needs (e.g. SWR's 0/1 gates). The
+stored size in bytes (`save`, then the file's size) counts all three.
+"""
+
+import dataclasses
+import os
+import tempfile
+
+import numpy as np
+
+_GROUPS = ("learnable", "statistics", "other")
+
+
+@dataclasses.dataclass
+class StoredTask:
+    """Named arrays of one task, in three groups.
+
+    Attributes:
+        learnable: name -> array of learnable parameters (counted in #Param.).
+        statistics: name -> array of non-learnable stored values (BN moving
+            mean/variance): stored, not counted as parameters.
+        other: name -> array of anything else the task needs (gates, ...):
+            stored, not counted.
+
+    Names must not contain `"|"` (the file's group separator).
+    """
+
+    learnable: dict = dataclasses.field(default_factory=dict)
+    statistics: dict = dataclasses.field(default_factory=dict)
+    other: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_parameters(self):
+        """Learnable parameters the task stores (#Param. of the task)."""
+        return int(sum(np.size(a) for a in self.learnable.values()))
+
+    @property
+    def num_statistics(self):
+        """Stored values that are not parameters (BN statistics)."""
+        return int(sum(np.size(a) for a in self.statistics.values()))
+
+    def save(self, path):
+        """Writes an uncompressed `.npz` at `path` atomically; returns its size in bytes."""
+        arrays = {}
+        for group in _GROUPS:
+            for name, value in getattr(self, group).items():
+                if "|" in name:
+                    raise ValueError(f"Stored tensor names cannot contain '|'. Received: {name!r}")
+                arrays[f"{group}|{name}"] = np.asarray(value)
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, **arrays)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return os.path.getsize(path)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a file written by `save`."""
+        stored = cls()
+        with np.load(path) as data:
+            for key in data.files:
+                group, _, name = key.partition("|")
+                if group not in _GROUPS:
+                    raise ValueError(
+                        f"{path} is not a stored task (entry {key!r}). Pass a file written "
+                        "by StoredTask.save."
+                    )
+                getattr(stored, group)[name] = data[key]
+        return stored
