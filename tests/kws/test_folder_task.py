@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from swr_keras.kws import tasks
 from tests.data.test_keyword_folder import make_folder
 
 from .test_recipes import TINY_RUN, run_recipe
@@ -28,6 +29,28 @@ def keyword_dir(tmp_path_factory):
         sample_rate=SAMPLE_RATE,
         seconds=1.1,
     )
+
+
+def test_the_folder_task_entry_lists_the_folder_with_its_options(keyword_dir):
+    source = tasks.resolve_data_dir(keyword_dir, task="folder")
+    assert source.folder_dir == keyword_dir and not source.gsc2_dir
+    corpus = tasks.list_task(
+        "folder", source, seed=3, clip_seconds=CLIP_SECONDS, unknown_words=("charlie",)
+    )
+    assert corpus.class_names == ("_silence_", "_unknown_", "alpha", "bravo")
+    assert corpus.clip_samples == round(CLIP_SECONDS * 16000)
+    # The training seed moves neither the folder's split nor its fixed test silence.
+    again = tasks.list_task(
+        "folder", source, seed=4, clip_seconds=CLIP_SECONDS, unknown_words=("charlie",)
+    )
+    for split in ("train", "valid", "test"):
+        (first,), (second,) = corpus.splits[split], again.splits[split]
+        assert first.paths == second.paths
+        assert (first.noise_offsets == second.noise_offsets).all()
+    with pytest.raises(ValueError, match="takes no option unknown_words"):
+        tasks.list_task("gsc2", source, unknown_words=("alpha",))
+    with pytest.raises(ValueError, match="--task=folder needs --data_dir=DIR"):
+        tasks.resolve_data_dir("", task="folder")
 
 
 # One full SWR run (three stages, evaluation, merge check); the exports' machinery is the
@@ -72,18 +95,15 @@ def _one_keyword(root):
         (["--data_dir="], None, "--task=folder needs --data_dir=DIR"),
     ],
 )
-def test_bad_folders_exit_2_with_one_line_before_training(
-    flags, damage, message, tiny_pretrained, tmp_path
-):
+def test_bad_folders_exit_2_with_one_line_before_training(flags, damage, message, tmp_path):
     root = make_folder(tmp_path / "words", words=("alpha", "bravo"))
     if damage:
         damage(root)
+    # No --pretrained: a folder needs none, the shipped backbone is loaded and the folder listed.
     result = run_recipe(
         "kws.py",
         "--task=folder",
         f"--data_dir={root}",
-        f"--pretrained={tiny_pretrained}",
-        "--tau=1",
         f"--output_dir={tmp_path / 'out'}",
         *flags,
     )
