@@ -1,7 +1,8 @@
 """`kws.py --task=folder`: your own keywords end to end; bad folders on the command line.
 
 The listing rules and every bad folder are tested in tests/data/test_keyword_folder.py;
-here only what the recipe adds: the run, its exports, exit status 2 and one line.
+here what the task entry and the recipe add: the options, a full run, exit status 2 with one
+line, and every registered method on a folder's corpus.
 """
 
 import json
@@ -19,7 +20,7 @@ from .conftest import TINY_TAU
 from .test_recipes import TINY_RUN, run_recipe
 
 SAMPLE_RATE = 8000  # not the model's 16 kHz: the job resamples in-graph
-CLIP_SECONDS = 1.2  # not GSC's 1 s: the model and its exports follow the folder
+CLIP_SECONDS = 1.2  # not GSC's 1 s: the features and the model follow the folder
 
 
 @pytest.fixture(scope="module")
