@@ -20,6 +20,11 @@ from swr_keras.methods import swr  # noqa: E402,F401  isort: skip
 from swr_keras.methods import not_staged  # noqa: E402,F401  isort: skip
 from swr_keras.methods import finetune_all  # noqa: E402,F401  isort: skip
 from swr_keras.methods import finetune_classifier  # noqa: E402,F401  isort: skip
+from swr_keras.methods import taps  # noqa: E402,F401  isort: skip
+from swr_keras.methods import lora  # noqa: E402,F401  isort: skip
+from swr_keras.methods import adapter  # noqa: E402,F401  isort: skip
+from swr_keras.methods import spottune  # noqa: E402,F401  isort: skip
+from swr_keras.methods import repnet  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FitContext",

@@ -23,8 +23,8 @@ class ParallelAdapter(keras.layers.Layer):
     """A frozen convolution with a task-specific 1x1 convolution beside it.
 
     Computes `conv(x) + adapter(crop(x))`. `adapter` is a 1x1 convolution
-    with `conv`'s stride and a zero-initialised kernel, so the layer equals
-    `conv` until the adapter trains. `crop` aligns the adapter with the
+    with a zero-initialised kernel applied with `conv`'s stride, so the layer
+    equals `conv` until the adapter trains. `crop` aligns the adapter with the
     centre tap of `conv`: a `"valid"` convolution of kernel `k` and dilation
     `d` reads its input `d * (k - 1) / 2` positions after where its output
     position maps (the backbones pad explicitly with `ZeroPadding2D` and use
@@ -82,7 +82,6 @@ class ParallelAdapter(keras.layers.Layer):
         if self.depthwise and depthwise_adapter == "channelwise":
             self.adapter = keras.layers.DepthwiseConv2D(
                 1,
-                strides=conv.strides,
                 use_bias=False,
                 depthwise_initializer="zeros",
                 name=f"{self.name}_adapter",
@@ -104,24 +103,28 @@ class ParallelAdapter(keras.layers.Layer):
             self.adapter = keras.layers.Conv2D(
                 filters,
                 1,
-                strides=self.conv.strides,
                 use_bias=False,
                 kernel_initializer="zeros",
                 name=f"{self.name}_adapter",
             )
         if not self.conv.built:
             self.conv.build(input_shape)
-        self.adapter.build(input_shape)
+        self.adapter.build(self.conv.compute_output_shape(input_shape)[:-1] + (input_shape[-1],))
 
     def call(self, inputs):
         (top, bottom), (left, right) = self._crop
-        cropped = inputs[
+        rows, columns = self.conv.strides
+        # The stride is taken by the slice, not by the 1x1 convolution: the
+        # same values, and training a strided 1x1 convolution beside
+        # BC-ResNet's stem (strides (2, 1), one input channel, 101 frames)
+        # crashed TensorFlow's CPU kernels with a segmentation fault.
+        sampled = inputs[
             :,
-            top : (-bottom if bottom else None),
-            left : (-right if right else None),
+            top : (-bottom if bottom else None) : rows,
+            left : (-right if right else None) : columns,
             :,
         ]
-        return self.conv(inputs) + self.adapter(cropped)
+        return self.conv(inputs) + self.adapter(sampled)
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)
