@@ -77,7 +77,7 @@ def test_tiny_folder_run_transfers_with_the_folders_rate_and_clip_length(
     assert metrics["task"] == "folder"
     assert metrics["class_names"] == ["_silence_", "_unknown_", "alpha", "bravo", "charlie"]
     (row,) = metrics["results"]
-    assert row["target_cost"] == 0.1 and row["merged_max_abs_diff"] < 1e-4
+    assert row["target_cost"] == 0.1 and row["deployed_max_abs_diff"] < 1e-4
     assert 0.0 <= row["test_accuracy"] <= 1.0 and row["num_layers"] == 43
     # 8 / 1 / 1 speakers x (3 keywords + 1 unknown word) + as many silence clips as a keyword.
     assert "clips {'train': 40, 'valid': 5, 'test': 5}" in result.stdout
