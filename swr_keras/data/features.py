@@ -55,6 +55,11 @@ class LogMel(keras.layers.Layer):
     projected onto HTK triangular mel filters. A 1 s clip at 16 kHz gives
     `1 + 16000 // 160 = 101` frames.
 
+    With `center=False` nothing is padded: frame `k` is samples
+    `[k * hop_length, k * hop_length + fft_length)`, and a waveform of `n`
+    samples gives `1 + (n - fft_length) // hop_length` frames. That is the
+    framing of the streaming front end (`swr_keras.streaming.StreamingLogMel`).
+
     The layer has no weights; the mel matrix is a constant rebuilt from the
     config, so it adds nothing to parameter counts.
 
@@ -65,6 +70,8 @@ class LogMel(keras.layers.Layer):
         window_length: int, Hann window length (<= `fft_length`).
         hop_length: int, frame step in samples.
         log_offset: float, added to the mel power before the log.
+        center: bool, reflect-pad `fft_length // 2` samples on both sides
+            (the reference's framing) or frame the waveform as it is.
         **kwargs: base `Layer` arguments.
 
     Input shape:
@@ -88,6 +95,7 @@ class LogMel(keras.layers.Layer):
         window_length=480,
         hop_length=160,
         log_offset=1e-6,
+        center=True,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -114,6 +122,9 @@ class LogMel(keras.layers.Layer):
         self.window_length = int(window_length)
         self.hop_length = int(hop_length)
         self.log_offset = float(log_offset)
+        if not isinstance(center, bool):
+            raise ValueError(f"center must be True or False. Received: center={center!r}")
+        self.center = center
         self._filters = mel_filterbank(self.sample_rate, self.fft_length, self.num_mel_bins)
         # Periodic Hann, like torch.hann_window's default.
         self._window = (
@@ -130,7 +141,7 @@ class LogMel(keras.layers.Layer):
             sequence_stride=self.hop_length,
             fft_length=self.fft_length,
             window=self._window,
-            center=True,
+            center=self.center,
         )
         power = ops.square(real) + ops.square(imag)
         mel = ops.matmul(power, ops.convert_to_tensor(self._filters))
@@ -139,7 +150,12 @@ class LogMel(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
-        frames = None if samples is None else 1 + samples // self.hop_length
+        if samples is None:
+            frames = None
+        elif self.center:
+            frames = 1 + samples // self.hop_length
+        else:
+            frames = 1 + (samples - self.fft_length) // self.hop_length
         return (input_shape[0], self.num_mel_bins, frames, 1)
 
     def get_config(self):
@@ -151,5 +167,6 @@ class LogMel(keras.layers.Layer):
             window_length=self.window_length,
             hop_length=self.hop_length,
             log_offset=self.log_offset,
+            center=self.center,
         )
         return config

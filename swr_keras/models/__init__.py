@@ -2,6 +2,7 @@
 
 from swr_keras.models.batch_norm import FusedBatchNormalization
 from swr_keras.models.bc_resnet import BC_RESNET_TAUS, BCResNet, bc_resnet_feature_extractor
+from swr_keras.models.causal_padding import CausalTimePadding
 from swr_keras.models.frequency_mean import FrequencyMean
 from swr_keras.models.res15 import Res15, res15_feature_extractor
 from swr_keras.models.resnet50 import resnet50
@@ -16,6 +17,7 @@ from swr_keras.models.task_model import (
 __all__ = [
     "BCResNet",
     "BC_RESNET_TAUS",
+    "CausalTimePadding",
     "Res15",
     "FrequencyMean",
     "FusedBatchNormalization",

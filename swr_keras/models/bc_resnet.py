@@ -8,6 +8,7 @@ in Keras' channels-last layout: the input is a log-mel spectrogram
 import keras
 
 from swr_keras.models.batch_norm import FusedBatchNormalization
+from swr_keras.models.causal_padding import CausalTimePadding
 from swr_keras.models.frequency_mean import FrequencyMean
 from swr_keras.models.sub_spectral_norm import SubSpectralNorm
 from swr_keras.models.task_model import FEATURE_EXTRACTOR, build_task_model
@@ -36,6 +37,7 @@ def BCResNet(
     num_frequencies=40,
     dropout_rate=DROPOUT_RATE,
     classifier_activation=None,
+    causal=False,
     name=None,
 ):
     """Builds BC-ResNet-tau as a task model: feature extractor + classifier.
@@ -66,6 +68,14 @@ def BCResNet(
     `FusedBatchNormalization` (see there) and the sub-band normalisation is
     `SubSpectralNorm`.
 
+    With `causal=True` every time padding goes on the past side
+    (`CausalTimePadding`: 4 frames before the 5x5 stem and head convs,
+    `2 * dilation` before each temporal (1,3) conv) and the frequency
+    padding is unchanged, so the output of every layer at frame `t` depends
+    on frames `<= t` only; `swr_keras.streaming` turns such a model into a
+    streaming one. The weights, counts and multiplies are those of the
+    symmetric model; only which frames each convolution sees changes.
+
     For tau=8 and 12 classes: 321,068 learnable parameters (Keras'
     `count_params()` adds 19,328 BN moving statistics) and 43 convolutions
     before the classifier.
@@ -76,6 +86,8 @@ def BCResNet(
         num_frequencies: mel bins of the input, a multiple of 40.
         dropout_rate: channel dropout at the end of each block's `f1`.
         classifier_activation: `None` for logits or e.g. `"softmax"`.
+        causal: pad time on the past side only (streaming); default the
+            reference's symmetric padding.
         name: model name; defaults to `"bc_resnet{tau}"`.
 
     Input shape: `[batch, num_frequencies, time, 1]`, any time length (101
@@ -89,7 +101,7 @@ def BCResNet(
     ```
     """
     features = bc_resnet_feature_extractor(
-        tau, num_frequencies=num_frequencies, dropout_rate=dropout_rate
+        tau, num_frequencies=num_frequencies, dropout_rate=dropout_rate, causal=causal
     )
     default_name = f"bc_resnet{tau:g}".replace(".", "_")
     return build_task_model(
@@ -100,12 +112,20 @@ def BCResNet(
     )
 
 
-def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPOUT_RATE):
+def bc_resnet_feature_extractor(
+    tau=8, *, num_frequencies=40, dropout_rate=DROPOUT_RATE, causal=False
+):
     """The feature extractor `f` of BC-ResNet-tau: log-mel -> pooled features."""
     _check_arguments(tau, num_frequencies, dropout_rate)
+    if not isinstance(causal, bool):
+        raise ValueError(f"causal must be True or False. Received: causal={causal!r}")
     channels = bc_resnet_channels(tau)
     inputs = keras.Input((num_frequencies, None, 1), name="log_mel")
-    x = keras.layers.ZeroPadding2D(2, name="stem_pad")(inputs)
+    if causal:
+        x = keras.layers.ZeroPadding2D(((2, 2), (0, 0)), name="stem_frequency_pad")(inputs)
+        x = CausalTimePadding(4, name="stem_time_pad")(x)
+    else:
+        x = keras.layers.ZeroPadding2D(2, name="stem_pad")(inputs)
     x = keras.layers.Conv2D(channels[0], 5, strides=(2, 1), use_bias=False, name="stem_conv")(x)
     x = FusedBatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
@@ -119,10 +139,14 @@ def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPO
                 stage=stage,
                 strided=strided,
                 dropout_rate=dropout_rate,
+                causal=causal,
                 name=f"stage{stage}_block{block}",
             )
 
-    x = keras.layers.ZeroPadding2D(((0, 0), (2, 2)), name="head_pad")(x)
+    if causal:
+        x = CausalTimePadding(4, name="head_time_pad")(x)
+    else:
+        x = keras.layers.ZeroPadding2D(((0, 0), (2, 2)), name="head_pad")(x)
     x = keras.layers.DepthwiseConv2D((5, 5), use_bias=False, name="head_depthwise")(x)
     x = keras.layers.Conv2D(channels[5], 1, use_bias=False, name="head_pointwise")(x)
     x = FusedBatchNormalization(name="head_bn")(x)
@@ -131,7 +155,7 @@ def bc_resnet_feature_extractor(tau=8, *, num_frequencies=40, dropout_rate=DROPO
     return keras.Model(inputs, x, name=FEATURE_EXTRACTOR)
 
 
-def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
+def bc_res_block(x, filters, *, stage, strided, dropout_rate, name, causal=False):
     """One BC-ResBlock; a transition block when the width changes."""
     transition = x.shape[-1] != filters
     shortcut = x
@@ -159,9 +183,11 @@ def bc_res_block(x, filters, *, stage, strided, dropout_rate, name):
     # f1: temporal depthwise conv on the frequency average, broadcast back.
     x = FrequencyMean(name=f"{name}_frequency_mean")(x)
     dilation = 2**stage
+    if causal:
+        x = CausalTimePadding(2 * dilation, name=f"{name}_temporal_pad")(x)
     x = keras.layers.DepthwiseConv2D(
         (1, 3),
-        padding="same",
+        padding="valid" if causal else "same",
         dilation_rate=(1, dilation),
         use_bias=False,
         name=f"{name}_temporal_depthwise",

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from swr_keras import checkpointing
+from swr_keras import checkpointing, methods
 from swr_keras.data import synthetic
 from swr_keras.kws import backbones, tasks
 from swr_keras.kws import job as job_lib
@@ -98,6 +98,18 @@ def test_swr_row_reports_a_merged_model_equal_to_the_reparametrised_one(uninterr
     assert row["param_ratio_two_tasks"] == pytest.approx(
         (row["backbone_parameters"] + 2 * row["task_parameters"]) / row["backbone_parameters"]
     )
+    assert_accounting(row)
+
+
+def assert_accounting(row):
+    """The row's #Param. is the stored task file's learnable tensors; bytes its size."""
+    stored = methods.StoredTask.load(row["task_state"])
+    assert row["task_parameters"] == sum(np.size(a) for a in stored.learnable.values())
+    assert row["task_statistics"] == sum(np.size(a) for a in stored.statistics.values())
+    assert row["task_bytes"] == os.path.getsize(row["task_state"])
+    assert row["parameters_backbone_plus_task"] == (
+        row["backbone_parameters"] + row["task_parameters"]
+    )
 
 
 def test_controllability_covers_the_plot_costs(uninterrupted_job):
@@ -128,6 +140,8 @@ def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pret
     )
     kernel = task_model.classifier(model).kernel
     assert row["task_parameters"] == kernel.shape[0] * kernel.shape[1] + kernel.shape[1]
+    assert row["task_statistics"] == 0 and row["mult_ratio"] == 1.0
+    assert_accounting(row)
 
 
 def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrained, tmp_path):
@@ -139,6 +153,10 @@ def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrain
     changed = sum(not np.array_equal(a, b) for a, b in zip(after, before))
     assert changed > 0.9 * len(before)
     assert row["param_ratio_two_tasks"] == pytest.approx(3.0, abs=0.01)
+    assert row["task_parameters"] == row["backbone_parameters"]  # a full copy...
+    statistics = [v for v in model.weights if "moving_" in v.path]
+    assert row["task_statistics"] == sum(np.size(v) for v in statistics) > 0  # ...plus BN's
+    assert_accounting(row)
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkeypatch):
