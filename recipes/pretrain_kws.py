@@ -32,6 +32,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("backbone", "bc_resnet", ["bc_resnet", "res15"], "Backbone architecture.")
 flags.DEFINE_float("tau", 8.0, "BC-ResNet width multiplier tau (paper: 8, i.e. BC-ResNet-8).")
+flags.DEFINE_bool(
+    "causal",
+    False,
+    "BC-ResNet with causal time padding, which swr_keras.streaming runs hop by hop "
+    "(default: the reference's symmetric padding).",
+)
 flags.DEFINE_string(
     "data_dir",
     "",
@@ -99,6 +105,10 @@ def check_flags():
         raise ValueError(f"--learning_rate must be > 0. Received: {FLAGS.learning_rate}")
     if not FLAGS.weight_decay >= 0:
         raise ValueError(f"--weight_decay must be >= 0. Received: {FLAGS.weight_decay}")
+    if FLAGS.causal and FLAGS.backbone != "bc_resnet":
+        raise ValueError(
+            f"--causal needs --backbone=bc_resnet. Received: --backbone={FLAGS.backbone}"
+        )
     if FLAGS.backbone == "bc_resnet" and not int(8 * FLAGS.tau) >= 1:
         raise ValueError(f"--tau must be at least 0.125. Received: {FLAGS.tau}")
     for flag in ("output_dir", "work_dir"):
@@ -111,6 +121,8 @@ def main(argv):
         check_flags()
         checkpoint_dir = os.path.join(FLAGS.work_dir, "checkpoint")
         run = {name: FLAGS[name].value for name in TRAINING_FLAGS}
+        if FLAGS.causal:  # only then, so checkpoints written before the flag still resume
+            run["causal"] = True
         recipe_cli.quiet_import("swr_keras.checkpointing").check_resumable(checkpoint_dir, run)
         tasks = recipe_cli.quiet_import("swr_keras.kws.tasks")
         print("== data", flush=True)
@@ -129,7 +141,9 @@ def main(argv):
         split: sum(len(t) for t in corpus.splits[split]) for split in ("train", "valid", "test")
     }
     print(f"   {len(corpus.class_names)} classes, clips: {counts}", flush=True)
-    model = backbones.build_backbone(FLAGS.backbone, len(corpus.class_names), FLAGS.tau)
+    model = backbones.build_backbone(
+        FLAGS.backbone, len(corpus.class_names), FLAGS.tau, causal=FLAGS.causal
+    )
     steps = tasks.num_batches(corpus, "train", FLAGS.batch_size, drop_remainder=True)
     model.compile(
         optimizer=pretraining.reference_optimizer(
@@ -179,7 +193,9 @@ def main(argv):
     }
     # Shipped without the optimizer's state: a third of the size, and
     # transfer starts new optimizers anyway.
-    shipped = backbones.build_backbone(FLAGS.backbone, len(corpus.class_names), FLAGS.tau)
+    shipped = backbones.build_backbone(
+        FLAGS.backbone, len(corpus.class_names), FLAGS.tau, causal=FLAGS.causal
+    )
     shipped.set_weights(model.get_weights())
     path = os.path.join(FLAGS.output_dir, "model.keras")
     recipe_cli.save_model_atomically(shipped, path)
@@ -187,6 +203,7 @@ def main(argv):
         "command": "python recipes/pretrain_kws.py " + shlex.join(sys.argv[1:]),
         "backbone": name,
         "tau": FLAGS.tau if FLAGS.backbone == "bc_resnet" else None,
+        "causal": FLAGS.causal,
         "seed": FLAGS.seed,
         "data": _data_description(source),
         "task": "multilingual",

@@ -9,10 +9,12 @@ from swr_keras import models
 BACKBONES = ("bc_resnet", "res15")
 
 
-def build_backbone(backbone, num_classes, tau=8.0):
-    """A fresh task model: `"bc_resnet"` (`BCResNet(tau)`) or `"res15"`."""
+def build_backbone(backbone, num_classes, tau=8.0, causal=False):
+    """A fresh task model: `"bc_resnet"` (`BCResNet(tau, causal=causal)`) or `"res15"`."""
     if backbone == "bc_resnet":
-        return models.BCResNet(tau=tau, num_classes=num_classes)
+        return models.BCResNet(tau=tau, num_classes=num_classes, causal=causal)
+    if causal:
+        raise ValueError(f"Only bc_resnet has a causal variant. Received: backbone={backbone!r}")
     if backbone == "res15":
         return models.Res15(num_classes=num_classes)
     raise ValueError(f"Unknown backbone {backbone!r}. Choose one of {', '.join(BACKBONES)}.")

@@ -32,6 +32,8 @@ class KeywordModel:
         outputs_probabilities: `predict` returns probabilities (else logits).
         frames: the input frames it was exported for, or `None` if any.
         keras_model: the Keras model, or `None` for a SavedModel.
+        saved_model: the loaded SavedModel (keeps its variables alive), or
+            `None`.
     """
 
     class_names: list
@@ -39,6 +41,7 @@ class KeywordModel:
     outputs_probabilities: bool
     frames: object
     keras_model: object
+    saved_model: object = None
 
     @property
     def causal(self):
@@ -89,8 +92,7 @@ def load_keyword_model(path, labels=None):
         def predict(log_mel):
             return signature(log_mel=tf.constant(log_mel, tf.float32))["probabilities"].numpy()
 
-        model = KeywordModel(list(labels), predict, True, int(spec.shape[2]), None)
-        model._saved_model = loaded  # keeps the signature's variables alive
+        model = KeywordModel(list(labels), predict, True, int(spec.shape[2]), None, loaded)
         num_outputs = int(signature.structured_outputs["probabilities"].shape[-1])
     elif path.endswith(".keras") and os.path.isfile(path):
         import swr_keras  # noqa: F401  (registers the custom layers)

@@ -26,19 +26,24 @@ from swr_keras.streaming.streaming_model import reset_states, to_streaming
 from swr_keras.validation import check_positive_int
 
 
-def _softmax(logits):
+def softmax(logits):
+    """Softmax over the last axis, in NumPy."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-class _Spotter:
-    """Shared hop bookkeeping: `process(samples)` -> `[hops, num_classes]`."""
+class Spotter:
+    """What every spotter shares: `process(samples)` -> `[hops, num_classes]`.
 
-    def __init__(self, hop_frames, hop_length):
+    Subclasses set `num_classes` and implement `_hop(samples)` (one hop ->
+    one posterior row) and `reset()`.
+    """
+
+    def __init__(self, hop_frames, hop_length, sample_rate=16000):
         self.hop_frames = check_positive_int("hop_frames", hop_frames)
         self.hop_samples = hop_frames * hop_length
-        self.hop_seconds = self.hop_samples / 16000.0
+        self.hop_seconds = self.hop_samples / sample_rate
 
     def process(self, samples):
         samples = np.asarray(samples, np.float32).reshape(-1)
@@ -53,7 +58,7 @@ class _Spotter:
         return np.stack(rows) if rows else np.zeros((0, self.num_classes), np.float32)
 
 
-class StreamingSpotter(_Spotter):
+class StreamingSpotter(Spotter):
     """A causal model run hop by hop, all state inside Keras variables.
 
     Args:
@@ -66,7 +71,7 @@ class StreamingSpotter(_Spotter):
 
     def __init__(self, model, hop_frames=2, window_frames=101, log_mel=None):
         log_mel = log_mel or LogMel()
-        super().__init__(hop_frames, log_mel.hop_length)
+        super().__init__(hop_frames, log_mel.hop_length, log_mel.sample_rate)
         self.streaming_model = to_streaming(model, window_frames=window_frames)
         self.num_classes = self.streaming_model.output_shape[-1]
         config = {k: v for k, v in log_mel.get_config().items() if k in _FRONT_END_KEYS}
@@ -79,7 +84,7 @@ class StreamingSpotter(_Spotter):
 
     def _hop(self, samples):
         logits = self._step(tf.constant(samples[np.newaxis]))
-        return _softmax(logits.numpy()[0])
+        return softmax(logits.numpy()[0])
 
     def reset(self):
         reset_states(self.streaming_model)
@@ -96,7 +101,7 @@ _FRONT_END_KEYS = (
 )
 
 
-class SlidingWindowSpotter(_Spotter):
+class SlidingWindowSpotter(Spotter):
     """Any keyword model on the last `window_frames` frames, every hop.
 
     The ring buffer starts filled with the log-mel of digital silence
@@ -123,7 +128,7 @@ class SlidingWindowSpotter(_Spotter):
         log_mel=None,
     ):
         self.log_mel = log_mel or LogMel()
-        super().__init__(hop_frames, self.log_mel.hop_length)
+        super().__init__(hop_frames, self.log_mel.hop_length, self.log_mel.sample_rate)
         self.window_frames = check_positive_int("window_frames", window_frames)
         self.num_classes = num_classes
         self.outputs_probabilities = outputs_probabilities
@@ -140,7 +145,7 @@ class SlidingWindowSpotter(_Spotter):
         new = self.front_end(samples)
         self._frames = np.concatenate([self._frames[:, new.shape[1] :], new], axis=1)
         outputs = np.asarray(self._predict(self._frames[np.newaxis, :, :, np.newaxis]))[0]
-        return outputs if self.outputs_probabilities else _softmax(outputs)
+        return outputs if self.outputs_probabilities else softmax(outputs)
 
     def window_multiplies(self, model):
         """Multiplies of one hop: one inference on the whole window."""
@@ -177,7 +182,7 @@ def sliding_window_posteriors(
         )
         rows.append(np.asarray(predict(batch[..., np.newaxis])))
     outputs = np.concatenate(rows).astype(np.float32)
-    return outputs if outputs_probabilities else _softmax(outputs)
+    return outputs if outputs_probabilities else softmax(outputs)
 
 
 def keras_predict(model):

@@ -170,5 +170,4 @@ def _layers_after(model, feature_model):
     """The layers applied to the pooled features: the task model's classifier."""
     if feature_model is model:
         return []
-    index = model.layers.index(feature_model)
-    return [layer for layer in model.layers[index + 1 :]]
+    return model.layers[model.layers.index(feature_model) + 1 :]

@@ -23,7 +23,7 @@ import tensorflow as tf
 from swr_keras.kws.tflite_export import _write_atomically
 from swr_keras.optional import require
 from swr_keras.streaming.front_end import HostLogMel
-from swr_keras.streaming.spotters import _softmax, _Spotter
+from swr_keras.streaming.spotters import Spotter, softmax
 from swr_keras.streaming.streaming_model import stream_state_variables
 from swr_keras.validation import check_positive_int
 
@@ -161,7 +161,7 @@ def export_streaming_tflite(
     return result
 
 
-class TFLiteStreamingSpotter(_Spotter):
+class TFLiteStreamingSpotter(Spotter):
     """A streaming TFLite file hop by hop, its state kept in NumPy arrays.
 
     Args:
@@ -199,4 +199,4 @@ class TFLiteStreamingSpotter(_Spotter):
 
     def _hop(self, samples):
         frames = self.front_end(samples)[np.newaxis, :, :, np.newaxis]
-        return _softmax(self.logits(frames))
+        return softmax(self.logits(frames))

@@ -55,3 +55,33 @@ def test_transfer_works_unchanged_on_the_causal_model(tmp_path):
     assert_keras_round_trip(backbone, x, str(tmp_path / "causal.keras"))
     with pytest.raises(ValueError, match="causal must be True or False"):
         BCResNet(tau=1, causal="yes")
+
+
+def test_pretraining_builds_the_causal_backbone_and_refuses_it_for_res15(tmp_path):
+    import subprocess
+    import sys
+
+    from swr_keras.kws.backbones import build_backbone
+
+    model = build_backbone("bc_resnet", 5, tau=1, causal=True)
+    check_causal(model)
+    with pytest.raises(ValueError, match="Only bc_resnet has a causal variant"):
+        build_backbone("res15", 5, causal=True)
+    recipe = __file__.replace("tests/streaming/test_causal_bc_resnet.py", "recipes/pretrain_kws.py")
+    result = subprocess.run(
+        [
+            sys.executable,
+            recipe,
+            "--backbone=res15",
+            "--causal",
+            f"--output_dir={tmp_path}/m",
+            f"--work_dir={tmp_path}/w",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "pretrain_kws.py: error: --causal needs --backbone=bc_resnet. Received: --backbone=res15"
+    )
