@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python recipes/demo.py
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --durations=30
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
