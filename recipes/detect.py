@@ -30,15 +30,10 @@ from recipes import recipe_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SHIPPED = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "saved_models",
-    "bc_resnet8_multilingual",
-    "model.keras",
-)
-
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", SHIPPED, "A .keras file or a SavedModel version directory.")
+flags.DEFINE_string(
+    "model", recipe_cli.SHIPPED_PRETRAINED, "A .keras file or a SavedModel version directory."
+)
 flags.DEFINE_list("labels", None, "Class names, if the model does not carry them.")
 flags.DEFINE_string("wav", None, "A 16 kHz mono 16-bit WAV file.")
 flags.DEFINE_bool("stdin", False, "Read raw 16 kHz mono signed 16-bit little-endian PCM.")

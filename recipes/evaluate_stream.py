@@ -28,15 +28,10 @@ from recipes import recipe_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SHIPPED = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "saved_models",
-    "bc_resnet8_multilingual",
-    "model.keras",
-)
-
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", SHIPPED, "A .keras file or a SavedModel version directory.")
+flags.DEFINE_string(
+    "model", recipe_cli.SHIPPED_PRETRAINED, "A .keras file or a SavedModel version directory."
+)
 flags.DEFINE_list("labels", None, "Class names, if the model does not carry them.")
 flags.DEFINE_string("data_dir", None, "A GSC2-layout corpus; default the synthetic one.")
 flags.DEFINE_float("stream_seconds", 3600.0, "Length of the generated stream.")

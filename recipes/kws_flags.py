@@ -10,12 +10,6 @@ from recipes import recipe_cli
 
 TASKS = ("gsc2", "mc_kws", "folder")
 BACKBONES = ("bc_resnet", "res15")
-SHIPPED_PRETRAINED = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "saved_models",
-    "bc_resnet8_multilingual",
-    "model.keras",
-)
 
 FLAGS = flags.FLAGS
 
@@ -227,7 +221,7 @@ def load_pretrained_and_corpus():
     backbones = recipe_cli.quiet_import("swr_keras.kws.backbones")
     from swr_keras.kws import tasks
 
-    path = FLAGS.pretrained or SHIPPED_PRETRAINED
+    path = FLAGS.pretrained or recipe_cli.SHIPPED_PRETRAINED
     pretrained = backbones.load_pretrained(
         path, FLAGS.backbone, len(tasks.multilingual_class_names()), FLAGS.tau
     )

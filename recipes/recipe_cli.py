@@ -16,6 +16,15 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 
+# The BC-ResNet-8 shipped with the project (recipes/pretrain_kws.py made it):
+# the default backbone of every KWS recipe.
+SHIPPED_PRETRAINED = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "saved_models",
+    "bc_resnet8_multilingual",
+    "model.keras",
+)
+
 HELP_FLAGS = {"--help", "-h", "-?", "--helpshort", "--helpfull", "--helpxml"}
 
 

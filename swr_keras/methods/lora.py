@@ -18,7 +18,7 @@ from swr_keras import lora
 from swr_keras.methods.base import Stage
 from swr_keras.methods.finetune import FineTune
 from swr_keras.methods.registry import register
-from swr_keras.methods.swr import _from_stored, _to_stored
+from swr_keras.methods.stored_task import from_task_state, to_task_state
 from swr_keras.task_state import apply_task_state
 from swr_keras.validation import check_target_cost
 
@@ -68,10 +68,10 @@ class Lora(FineTune):
         return lora.merge_lora(model)
 
     def task_state(self, model):
-        return _to_stored(lora.extract_lora_task_state(model))
+        return from_task_state(lora.extract_lora_task_state(model))
 
     def restore(self, backbone, stored):
-        return apply_task_state(backbone, _from_stored(stored))
+        return apply_task_state(backbone, to_task_state(stored))
 
     def result_columns(self, model, variant):
         layers = lora.lora_layers(model)

@@ -13,6 +13,8 @@ import tempfile
 
 import numpy as np
 
+from swr_keras.task_state import TaskState
+
 _GROUPS = ("learnable", "statistics", "other")
 
 
@@ -78,3 +80,44 @@ class StoredTask:
                     )
                 getattr(stored, group)[name] = data[key]
         return stored
+
+
+def from_task_state(state):
+    """`swr_keras.TaskState` -> `StoredTask`: deltas, classifier and BN gamma/beta are learnable;
+    BN moving mean/variance are statistics; the gates and the layer count are other."""
+    stored = StoredTask(
+        other={
+            "gates": np.asarray(state.gates, "uint8"),
+            "num_weighted_layers": np.asarray(state.num_weighted_layers, "int64"),
+        }
+    )
+    for position, delta in state.deltas.items():
+        stored.learnable[f"delta/{position}"] = delta
+    for kind in ("head", "low_rank"):  # the classifier; factored deltas (LoRA)
+        for position, weights in getattr(state, kind).items():
+            for j, value in enumerate(weights):
+                stored.learnable[f"{kind}/{position}/{j}"] = value
+    for position, values in state.batch_norm.items():
+        # [mean, var] or [gamma, beta, mean, var]: the last two are statistics.
+        for j, value in enumerate(values):
+            group = stored.statistics if j >= len(values) - 2 else stored.learnable
+            group[f"batch_norm/{position}/{j}"] = value
+    return stored
+
+
+def to_task_state(stored):
+    """`StoredTask` -> `TaskState`; the inverse of `from_task_state`."""
+    state = TaskState(
+        gates=np.asarray(stored.other["gates"], "float32"),
+        num_weighted_layers=int(stored.other["num_weighted_layers"]),
+    )
+    groups = {}
+    for name, value in {**stored.learnable, **stored.statistics}.items():
+        kind, position, *index = name.split("/")
+        if kind == "delta":
+            state.deltas[int(position)] = value
+        else:
+            groups.setdefault((kind, int(position)), {})[int(index[0])] = value
+    for (kind, position), members in groups.items():
+        getattr(state, kind)[position] = [members[j] for j in sorted(members)]
+    return state

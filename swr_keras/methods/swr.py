@@ -7,21 +7,46 @@ running statistics (plus BN gamma/beta with `bn_affine`); it deploys merged
 (`w0 + w'` folded into plain layers).
 """
 
-import numpy as np
-
 from swr_keras import cost as cost_lib
 from swr_keras.merge import merge
 from swr_keras.methods.base import Method, Stage
 from swr_keras.methods.registry import register
-from swr_keras.methods.stored_task import StoredTask
+from swr_keras.methods.stored_task import from_task_state, to_task_state
 from swr_keras.model_walk import reparam_layers
 from swr_keras.reparametrize import reparametrize
-from swr_keras.task_state import TaskState, apply_task_state, extract_task_state
+from swr_keras.task_state import apply_task_state, extract_task_state
 from swr_keras.training import SWRTrainer, fit_stage
 
 
+class ReparamMethod(Method):
+    """What every method built on reparametrised layers stores and deploys.
+
+    A task stores the gated layers' deltas, its classifier and BN (see
+    `stored_task.from_task_state`), and deploys merged: `w0 + gate * w'` folded
+    into plain layers. `model.model` is the reparametrised task model.
+    """
+
+    def deploy(self, model):
+        return merge(model.model)
+
+    def task_state(self, model):
+        return from_task_state(extract_task_state(model.model))
+
+    def restore(self, backbone, stored):
+        return apply_task_state(backbone, to_task_state(stored))
+
+    def result_columns(self, model, variant):
+        gates = extract_task_state(model.model).gates
+        return {
+            "added_ratio": cost_lib.added_parameter_ratio(model.model),
+            "reparametrised_layers": int(gates.sum()),
+            "num_layers": len(reparam_layers(model.model)),
+            "gates": [int(g) for g in gates],
+        }
+
+
 @register
-class Swr(Method):
+class Swr(ReparamMethod):
     name = "swr"
     label = "SWR"
     help = (
@@ -71,24 +96,6 @@ class Swr(Method):
             verbose=context.verbose,
         )
 
-    def deploy(self, model):
-        return merge(model.model)
-
-    def task_state(self, model):
-        return _to_stored(extract_task_state(model.model))
-
-    def restore(self, backbone, stored):
-        return apply_task_state(backbone, _from_stored(stored))
-
-    def result_columns(self, model, variant):
-        gates = extract_task_state(model.model).gates
-        return {
-            "added_ratio": cost_lib.added_parameter_ratio(model.model),
-            "reparametrised_layers": int(gates.sum()),
-            "num_layers": len(reparam_layers(model.model)),
-            "gates": [int(g) for g in gates],
-        }
-
     def controllability(self, model, costs):
         return {
             c: (gates, cost_lib.added_parameter_ratio(model.model, gates))
@@ -98,43 +105,3 @@ class Swr(Method):
 
     def policy_layers(self, model):
         return reparam_layers(model.model)
-
-
-def _to_stored(state):
-    """`TaskState` -> `StoredTask`: deltas, classifier and BN gamma/beta are learnable;
-    BN moving mean/variance are statistics; the gates and the layer count are other."""
-    stored = StoredTask(
-        other={
-            "gates": np.asarray(state.gates, "uint8"),
-            "num_weighted_layers": np.asarray(state.num_weighted_layers, "int64"),
-        }
-    )
-    for position, delta in state.deltas.items():
-        stored.learnable[f"delta/{position}"] = delta
-    for kind in ("head", "low_rank"):  # the classifier; factored deltas (LoRA)
-        for position, weights in getattr(state, kind).items():
-            for j, value in enumerate(weights):
-                stored.learnable[f"{kind}/{position}/{j}"] = value
-    for position, values in state.batch_norm.items():
-        # [mean, var] or [gamma, beta, mean, var]: the last two are statistics.
-        for j, value in enumerate(values):
-            group = stored.statistics if j >= len(values) - 2 else stored.learnable
-            group[f"batch_norm/{position}/{j}"] = value
-    return stored
-
-
-def _from_stored(stored):
-    state = TaskState(
-        gates=np.asarray(stored.other["gates"], "float32"),
-        num_weighted_layers=int(stored.other["num_weighted_layers"]),
-    )
-    groups = {}
-    for name, value in {**stored.learnable, **stored.statistics}.items():
-        kind, position, *index = name.split("/")
-        if kind == "delta":
-            state.deltas[int(position)] = value
-        else:
-            groups.setdefault((kind, int(position)), {})[int(index[0])] = value
-    for (kind, position), members in groups.items():
-        getattr(state, kind)[position] = [members[j] for j in sorted(members)]
-    return state

@@ -15,13 +15,10 @@ is `lambda`'s doing: the row reports it.
 import dataclasses
 import logging
 
-from swr_keras import cost as cost_lib
 from swr_keras import taps
-from swr_keras.merge import merge
-from swr_keras.methods.base import Method, Stage
+from swr_keras.methods.base import Stage
 from swr_keras.methods.registry import register
-from swr_keras.methods.swr import _from_stored, _to_stored
-from swr_keras.task_state import apply_task_state, extract_task_state
+from swr_keras.methods.swr import ReparamMethod
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +45,7 @@ class TapsOptions:
 
 
 @register
-class Taps(Method):
+class Taps(ReparamMethod):
     name = "taps"
     label = "TAPS"
     help = (
@@ -117,21 +114,8 @@ class Taps(Method):
             verbose=context.verbose,
         )
 
-    def deploy(self, model):
-        return merge(model.model)
-
-    def task_state(self, model):
-        return _to_stored(extract_task_state(model.model))
-
-    def restore(self, backbone, stored):
-        return apply_task_state(backbone, _from_stored(stored))
-
     def result_columns(self, model, variant):
-        gates = extract_task_state(model.model).gates
         return {
-            "added_ratio": cost_lib.added_parameter_ratio(model.model),
-            "reparametrised_layers": int(gates.sum()),
-            "num_layers": len(gates),
-            "gates": [int(g) for g in gates],
+            **super().result_columns(model, variant),
             "scores": [float(s) for s in taps.scores(model.model)],
         }
