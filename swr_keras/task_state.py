@@ -10,11 +10,11 @@ pre-trained backbone to obtain the task's deployable plain model.
 import dataclasses
 import json
 import os
-import tempfile
 
 import keras
 import numpy as np
 
+from swr_keras.atomic_io import save_npz_atomically
 from swr_keras.layers import ReparamLayer
 from swr_keras.model_walk import reparam_layers, weighted_leaf_layers
 from swr_keras.validation import check_built, resolve_gates
@@ -71,15 +71,7 @@ class TaskState:
                 arrays.update({f"{kind}/{position}/{j}": a for j, a in enumerate(group)})
         meta = {"format_version": _FORMAT_VERSION, "num_weighted_layers": self.num_weighted_layers}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype="uint8")
-        directory = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        save_npz_atomically(path, arrays)
 
     @classmethod
     def load(cls, path):

@@ -9,10 +9,10 @@ stored size in bytes (`save`, then the file's size) counts all three.
 
 import dataclasses
 import os
-import tempfile
 
 import numpy as np
 
+from swr_keras.atomic_io import save_npz_atomically
 from swr_keras.task_state import TaskState
 
 _GROUPS = ("learnable", "statistics", "other")
@@ -54,16 +54,7 @@ class StoredTask:
                 if "|" in name:
                     raise ValueError(f"Stored tensor names cannot contain '|'. Received: {name!r}")
                 arrays[f"{group}|{name}"] = np.asarray(value)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        save_npz_atomically(path, arrays)
         return os.path.getsize(path)
 
     @classmethod

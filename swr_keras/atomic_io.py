@@ -1,0 +1,25 @@
+"""One atomic `.npz` write for every stored task file.
+
+A killed process must never leave a half-written file where a complete one is
+expected: arrays go to a temporary file in the target's folder, which is then
+renamed over the target (atomic on one file system).
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+
+def save_npz_atomically(path, arrays):
+    """Writes `arrays` (name -> array) to `path` as `.npz` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
