@@ -56,6 +56,10 @@ def check_method():
             f"--method={FLAGS.method} is unknown. Choose one of: {', '.join(methods.names())}."
         )
     methods.get(FLAGS.method).options(method_options(FLAGS.method))
+    # Settings checks the ablation flags' values, check_ablations that the method takes them.
+    from swr_keras.kws import job
+
+    job.check_ablations(settings(FLAGS.method))
 
 
 def method_options(method):
@@ -137,6 +141,25 @@ def define_training_flags():
     )
     flags.DEFINE_bool(
         "bn_affine", False, "Also train BN gamma/beta (paper: off; ablation '+BN-affine')."
+    )
+    flags.DEFINE_string(
+        "cost_weighting",
+        "parameters",
+        "Per-layer cost weights r_l of the policy loss: parameters (the paper: each "
+        "layer's share of the parameters) or equal (ablation 'equal r_l': 1/L each). "
+        "swr and not_staged.",
+    )
+    flags.DEFINE_bool(
+        "supernet",
+        True,
+        "Train the super-net (stage 1a) before the policy network; --nosupernet is the "
+        "ablation 'w/o super-net' (the policy learns on the pre-trained model). swr only.",
+    )
+    flags.DEFINE_bool(
+        "supernet_weight",
+        False,
+        "Start stage 2 from the super-net's deltas instead of zero (paper: off; "
+        "ablation '+ Super-net weight'). swr only.",
     )
     flags.DEFINE_integer(
         "batch_size",
@@ -261,6 +284,9 @@ def settings(method, **overrides):
         policy_loss_weight=FLAGS.policy_loss_weight,
         temperature=(FLAGS.temperature_start, FLAGS.temperature_end),
         bn_affine=FLAGS.bn_affine,
+        cost_weighting=FLAGS.cost_weighting,
+        supernet=FLAGS.supernet,
+        supernet_weight=FLAGS.supernet_weight,
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,
         seed=FLAGS.seed,

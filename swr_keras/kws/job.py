@@ -26,7 +26,7 @@ import os
 import keras
 import numpy as np
 
-from swr_keras import checkpointing
+from swr_keras import checkpointing, losses
 from swr_keras import cost as cost_lib
 from swr_keras import methods as methods_lib
 from swr_keras.kws import tasks
@@ -34,6 +34,8 @@ from swr_keras.models import task_model as task_model_lib
 
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 CHECKPOINT_VERSION = 2
+# The ablation settings of `Settings` (a method honours those in `Method.ablations`).
+ABLATIONS = ("cost_weighting", "supernet", "supernet_weight")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,15 @@ class Settings:
     `options` holds the method's own settings (its `Options` fields) as a
     dict; empty for methods without any, which keeps their checkpoint keys
     as they were before methods had options.
+
+    The ablations of the paper's Table 2 and Fig. 2a (SWR family only, see
+    `Method.ablations`): `cost_weighting="equal"` ("equal r_l": every
+    layer's cost weight 1/L in the policy loss), `supernet=False` ("w/o
+    super-net": the policy network learns on the pre-trained model, stage
+    1a skipped) and `supernet_weight=True` ("+ super-net weight": stage 2
+    starts from the super-net's deltas instead of zero). Like `options`,
+    each is recorded (and keys a checkpoint) only when it differs from its
+    default, so the default job's checkpoints keep their keys.
     """
 
     method: str = "swr"
@@ -58,21 +69,69 @@ class Settings:
     augment: bool = True
     seed: int = 0
     options: dict = dataclasses.field(default_factory=dict)
+    cost_weighting: str = losses.PARAMETERS
+    supernet: bool = True
+    supernet_weight: bool = False
+
+    def __post_init__(self):
+        weightings = (losses.PARAMETERS, losses.EQUAL)
+        if self.cost_weighting not in weightings:
+            raise ValueError(
+                f"--cost_weighting must be one of {', '.join(weightings)}. "
+                f"Received: cost_weighting={self.cost_weighting!r}"
+            )
+        if self.supernet_weight and not self.supernet:
+            raise ValueError(
+                "--supernet_weight starts stage 2 from the super-net's deltas, which "
+                "--nosupernet does not train. Received: supernet=False, supernet_weight=True; "
+                "drop one of the two flags."
+            )
+
+    def ablations(self):
+        """`{name: value}` of the ablation settings that differ from their defaults."""
+        return {
+            name: getattr(self, name)
+            for name in ABLATIONS
+            if getattr(self, name) != _DEFAULT_ABLATIONS[name]
+        }
 
     def recorded(self):
-        """The settings as a dict, `options` left out when empty."""
+        """The settings as a dict, `options` and default ablations left out."""
         fields = dataclasses.asdict(self)
         if not fields["options"]:
             fields.pop("options")
+        for name in ABLATIONS:
+            if fields[name] == _DEFAULT_ABLATIONS[name]:
+                fields.pop(name)
         return fields
 
-    def key(self, **extra):
-        """A short hash of the settings that determine the shared stages (and `extra`)."""
+    def key(self, ignore=(), **extra):
+        """A short hash of the settings that determine a shared stage (and `extra`).
+
+        `ignore` names settings the stage does not depend on (`Stage.ignores`),
+        so that jobs differing only in those share the stage's checkpoint.
+        """
         fields = self.recorded()
-        fields.pop("reparam_epochs")
+        for name in ("reparam_epochs", *ignore):
+            fields.pop(name, None)
         fields.update(extra)
         text = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+_DEFAULT_ABLATIONS = {name: Settings.__dataclass_fields__[name].default for name in ABLATIONS}
+
+
+def check_ablations(settings):
+    """A one-line ValueError if `settings` sets an ablation its method does not honour."""
+    method = methods_lib.get(settings.method)
+    for name, value in settings.ablations().items():
+        if name not in method.ablations:
+            takers = " and ".join(m.name for m in methods_lib.methods() if name in m.ablations)
+            raise ValueError(
+                f"--{name} is an ablation of {takers}, not of --method={settings.method}. "
+                f"Received: --{name}={value}"
+            )
 
 
 class Job:
@@ -94,6 +153,7 @@ class Job:
     def __init__(self, corpus, pretrained, settings, work_dir, identity=(), verbose=2):
         self.method = methods_lib.get(settings.method)
         self.options = self.method.options(settings.options)
+        check_ablations(settings)
         self.corpus = corpus
         self.settings = settings
         self.work_dir = work_dir
@@ -115,15 +175,30 @@ class Job:
         self.model = None
 
     # -- stages -----------------------------------------------------------------
+    def _ignored(self, name):
+        """The settings the shared stage `name` does not depend on (`Stage.ignores`)."""
+        for stage in self.method.shared_stages(self.settings, self.options):
+            if stage.name == name:
+                return tuple(stage.ignores)
+        return ()
+
     def _directory(self, name):
-        return os.path.join(
-            self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name
-        )
+        """A stage's checkpoint directory, keyed by the settings it depends on.
+
+        A shared stage that ignores some settings (SWR's super-net ignores
+        the policy's) gets the key of the others, so every job that differs
+        only in the ignored settings finds and reuses the same checkpoint.
+        """
+        ignored = self._ignored(name)
+        key = self.settings.key(ignore=ignored, identity=self.identity) if ignored else self.key
+        return os.path.join(self.work_dir, "checkpoints", f"{self.settings.method}-{key}", name)
 
     def _run(self, name, epochs):
         """What a stage's checkpoint records: the settings its training depends on."""
         settings = self.settings.recorded()
         settings.pop("reparam_epochs")  # Shared stages outlive it; variant stages name it.
+        for ignored in self._ignored(name):
+            settings.pop(ignored, None)
         return {
             "stage": name,
             "epochs": int(epochs),

@@ -37,11 +37,15 @@ class Stage:
         epochs: epochs of the stage.
         kind: what the method trains in it, for `Method.fit` (e.g. SWR's
             `"supernet"`); free-form.
+        ignores: names of `Settings` fields a shared stage's training does
+            not depend on (e.g. the policy's settings for SWR's super-net):
+            jobs that differ only in them share the stage's checkpoint.
     """
 
     name: str
     epochs: int
     kind: str = ""
+    ignores: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Method:
         deploys_merged: True if `deploy` returns a model of plain Keras
             layers with the backbone's cost (#Mult. 1.00x).
         has_policy: True if `controllability` answers (SWR's policy network).
+        ablations: the ablation settings of the job (`kws.job.ABLATIONS`,
+            e.g. `"cost_weighting"`) the method honours; the job refuses
+            any other one set away from its default.
         Options: a frozen dataclass of the method's own settings. Each field
             has a default and `metadata={"help": "..."}`; its name starts
             with `<name>_` (it becomes the flag `--<field name>`).
@@ -95,6 +102,7 @@ class Method:
     takes_target_costs = False
     deploys_merged = True
     has_policy = False
+    ablations = ()
     Options = NoOptions
 
     # -- settings -----------------------------------------------------------------

@@ -5,6 +5,14 @@ reparametrises, from zero deltas, the layers the policy picks for one target
 cost. A task stores the picked layers' deltas, its classifier and the BN
 running statistics (plus BN gamma/beta with `bn_affine`); it deploys merged
 (`w0 + w'` folded into plain layers).
+
+The ablations of the paper's Table 2 and Fig. 2a are settings of the job
+(`kws.job.Settings`): `cost_weighting="equal"` (equal r_l),
+`supernet=False` (w/o super-net: no stage 1a, the policy network learns on
+the pre-trained model, whose zero deltas make every gate equal for the
+target loss) and `supernet_weight=True` (stage 2 starts from the super-net's
+deltas). The super-net ignores the policy's settings and stage 1b ignores
+stage 2's, so an ablation shares every stage it does not change.
 """
 
 from swr_keras import cost as cost_lib
@@ -16,6 +24,18 @@ from swr_keras.model_walk import reparam_layers
 from swr_keras.reparametrize import reparametrize
 from swr_keras.task_state import apply_task_state, extract_task_state
 from swr_keras.training import SWRTrainer, fit_stage
+
+# What the super-net (stage 1a) does not depend on: the policy's settings
+# and stage 2's. Stage 1b does not depend on stage 2's.
+_STAGE2_SETTINGS = ("supernet_weight",)
+_SUPERNET_IGNORES = (
+    "policy_epochs",
+    "policy_learning_rate",
+    "policy_loss_weight",
+    "temperature",
+    "cost_weighting",
+    *_STAGE2_SETTINGS,
+)
 
 
 class ReparamMethod(Method):
@@ -55,20 +75,23 @@ class Swr(ReparamMethod):
     )
     takes_target_costs = True
     has_policy = True
+    ablations = ("cost_weighting", "supernet", "supernet_weight")
 
     def build(self, base_model, settings, options):
         return SWRTrainer(
             reparametrize(base_model, bn_affine=settings.bn_affine),
             policy_loss_weight=settings.policy_loss_weight,
+            cost_weighting=settings.cost_weighting,
             bn_affine=settings.bn_affine,
             seed=settings.seed,
         )
 
     def shared_stages(self, settings, options):
-        return [
-            Stage("stage1a_supernet", settings.supernet_epochs, "supernet"),
-            Stage("stage1b_policy", settings.policy_epochs, "policy"),
-        ]
+        supernet = Stage(
+            "stage1a_supernet", settings.supernet_epochs, "supernet", ignores=_SUPERNET_IGNORES
+        )
+        policy = Stage("stage1b_policy", settings.policy_epochs, "policy", _STAGE2_SETTINGS)
+        return [supernet, policy] if settings.supernet else [policy]
 
     def variant_stages(self, settings, options, variant):
         name = f"stage2_reparam_c{variant:.2f}_e{settings.reparam_epochs}"
@@ -77,7 +100,9 @@ class Swr(ReparamMethod):
     def begin_variant(self, model, settings, options, variant):
         # Binarises the policy and restarts from the super-net state before
         # the stage's checkpoint (if any) is loaded over it.
-        model.set_stage("reparam", target_cost=variant)
+        model.set_stage(
+            "reparam", target_cost=variant, reinitialize_deltas=not settings.supernet_weight
+        )
 
     def fit(self, model, stage, data, context):
         s = context.settings
@@ -88,6 +113,7 @@ class Swr(ReparamMethod):
             epochs=stage.epochs,
             learning_rate=s.policy_learning_rate if stage.kind == "policy" else s.learning_rate,
             target_cost=context.variant,
+            reinitialize_deltas=not s.supernet_weight,
             steps_per_epoch=context.steps_per_epoch,
             temperature=s.temperature,
             loss=self.loss(context.options),

@@ -127,6 +127,16 @@ def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
             f"--export_dir={blocker}/exports cannot be created",
         ),
         ({"method": "lora_typo"}, "--method=lora_typo is unknown"),
+        ({"cost_weighting": "flat"}, "--cost_weighting must be one of parameters, equal."),
+        (
+            {"supernet": False, "supernet_weight": True},
+            "which --nosupernet does not train. Received: supernet=False",
+        ),
+        (
+            {"method": "finetune_all", "cost_weighting": "equal"},
+            "--cost_weighting is an ablation of swr and not_staged, not of --method=finetune_all",
+        ),
+        ({"method": "not_staged", "supernet": False}, "--supernet is an ablation of swr, not of"),
     ]
     base = [
         f"--data_dir={kws_data_dir}",

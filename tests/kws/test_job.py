@@ -284,8 +284,8 @@ def test_not_staged_swr_on_mandarin_clips(mandarin_data_dir, tiny_pretrained, tm
     job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("test",), verbose=0)
     assert job.input_shape == (40, 225, 1)  # 2.24 s clips
     row, merged = job.train_variant(0.5)
-    # The ablation trains policy and deltas together in one stage of 1a + 1b epochs.
-    assert checkpointing.read_progress(job._directory("joint_not_staged"))["epochs"] == 2
+    # The ablation trains policy and deltas together in one stage of 1a + 1b + 2 epochs.
+    assert checkpointing.read_progress(job._directory("joint_not_staged_e3"))["epochs"] == 3
     assert not os.path.exists(job._directory("stage1a_supernet"))
     assert merged.output_shape == (None, 12)
     assert row["method"] == "not_staged" and row["num_layers"] == 43
