@@ -298,15 +298,8 @@ def settings(method, **overrides):
 
 def job_identity(source, pretrained_path):
     """What makes stage 1 of two runs different beyond the settings."""
-    identity = (
-        FLAGS.task,
-        FLAGS.backbone,
-        FLAGS.tau,
-        os.path.abspath(pretrained_path),
-        source.gsc2_dir,
-        source.mc_kws_dir,
+    from swr_keras.kws import job
+
+    return job.job_identity(
+        FLAGS.task, FLAGS.backbone, FLAGS.tau, pretrained_path, source, task_options()
     )
-    # Appended only when set, so the checkpoints of earlier gsc2/mc_kws runs keep their key.
-    extra = (source.folder_dir,) if source.folder_dir else ()
-    extra += tuple(f"{name}={value}" for name, value in sorted(task_options().items()))
-    return identity + extra

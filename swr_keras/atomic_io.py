@@ -1,4 +1,4 @@
-"""One atomic `.npz` write for every stored task file.
+"""Atomic writes: `.npz` task files, and the text of results (JSON, Markdown, CSV).
 
 A killed process must never leave a half-written file where a complete one is
 expected: arrays go to a temporary file in the target's folder, which is then
@@ -19,6 +19,20 @@ def save_npz_atomically(path, arrays):
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def write_text_atomically(path, text):
+    """Writes `text` (UTF-8) to `path` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

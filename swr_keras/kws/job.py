@@ -130,6 +130,30 @@ class Settings:
 _DEFAULT_ABLATIONS = {name: Settings.__dataclass_fields__[name].default for name in ABLATIONS}
 
 
+def job_identity(task, backbone, tau, pretrained_path, source, task_options=None):
+    """What makes stage 1 of two jobs different beyond their `Settings`.
+
+    Args:
+        task: the task name (`tasks.TASKS`).
+        backbone, tau: the backbone's architecture.
+        pretrained_path: the pre-trained `.keras` file.
+        source: the `tasks.DataSource`.
+        task_options: the `tasks.list_task` options given (e.g. `clip_seconds`).
+    """
+    identity = (
+        task,
+        backbone,
+        tau,
+        os.path.abspath(pretrained_path),
+        source.gsc2_dir,
+        source.mc_kws_dir,
+    )
+    # Appended only when set, so the checkpoints of earlier gsc2/mc_kws runs keep their key.
+    extra = (source.folder_dir,) if source.folder_dir else ()
+    extra += tuple(f"{name}={value}" for name, value in sorted((task_options or {}).items()))
+    return identity + extra
+
+
 def check_ablations(settings):
     """A one-line ValueError if `settings` sets an ablation its method does not honour."""
     method = methods_lib.get(settings.method)
@@ -365,6 +389,13 @@ class Job:
 
     def task_state_path(self, variant):
         name = self.settings.method
+        # Ablations of one method share a work directory (and their stage 1).
+        ablations = {**self.settings.ablations(), "bn_affine": self.settings.bn_affine}
+        name += "".join(
+            f"_{key}" if value is True else f"_{key}-{value}"
+            for key, value in sorted(ablations.items())
+            if value is not False
+        )
         if variant is not None:
             name += f"_c{round(100 * variant):03d}"
         return os.path.join(self.work_dir, "task_states", f"{name}.npz")

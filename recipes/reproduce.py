@@ -1,0 +1,181 @@
+r"""The paper's Table 1, Table 2 and Fig. 2 on this project's benchmark, as one resumable grid.
+
+    python recipes/reproduce.py --table=1                   # Table 1: every method, both tasks
+    python recipes/reproduce.py --table=2 --figure=2        # the ablations and Fig. 2
+    python recipes/reproduce.py --table=1,2 --figure=2 --seeds=0,1,2    # the whole grid
+    python recipes/reproduce.py --table=1 --methods=swr,finetune_all --tasks=gsc2 --seeds=0
+
+Each cell (task x method or ablation x target cost x seed) trains through
+the job of recipes/kws.py (same flags, same defaults: --supernet_epochs,
+--learning_rate, ...) and is written as its own JSON file under
+<results_dir>/cells/. Run the same command again after a kill: finished
+cells are skipped and the cell it was in resumes from its last epoch. The
+tables (table1.md/.csv, table2.md/.csv) and Fig. 2 (controllability.png,
+policy_map.png, policy_map_equal.png, figure2.md) are rewritten from every
+finished cell after each job, so a partial grid already shows its numbers
+("-" for a cell not run). Res15 needs your own pre-trained --pretrained
+(--backbone=res15): the shipped backbone is BC-ResNet-8. Bad flags exit
+with status 2 and one line.
+"""
+
+import os
+import shlex
+import sys
+import time
+
+if not __package__:  # run as `python recipes/reproduce.py`: import `recipes` as a package
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from absl import flags
+
+from recipes import kws_flags, recipe_cli
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PROGRAM = "reproduce.py"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("table", [], "Tables to run and write: 1 (methods), 2 (ablations), or 1,2.")
+flags.DEFINE_list("figure", [], "Figures to run and draw: 2 (controllability and policy maps).")
+flags.DEFINE_list("methods", [], "Rows to run (default: every row of the selected tables).")
+flags.DEFINE_list("tasks", ["gsc2", "mc_kws"], "Tasks to run: gsc2, mc_kws (paper: both).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run (paper: a 95 % interval over runs).")
+flags.DEFINE_list(
+    "target_costs", ["0.1", "0.3", "0.5"], "Target costs of SWR's rows and LoRA's budgets."
+)
+flags.DEFINE_string("results_dir", "results", "Tables, figures and cells/ (one JSON per cell).")
+flags.DEFINE_string("work_dir", "runs/reproduce", "The jobs' checkpoints and task files.")
+flags.DEFINE_bool("report_only", False, "Only rewrite the tables and figures from cells/.")
+kws_flags.define_method_flags()
+kws_flags.define_training_flags()
+flags.adopt_module_key_flags(kws_flags)
+
+
+def check_flags():
+    """Every check that needs no data; returns the grid's axes. Raises a one-line error."""
+    from swr_keras.kws import reproduce
+
+    if FLAGS["task"].present or FLAGS.task != "gsc2":
+        raise ValueError(f"--task is kws.py's; use --tasks. Received: --task={FLAGS.task}")
+    if FLAGS.unknown_words:
+        raise ValueError("--unknown_words is for kws.py --task=folder; the grid's tasks are fixed.")
+    tables = _choices("table", FLAGS.table, reproduce.TABLES)
+    figures = _choices("figure", FLAGS.figure, reproduce.FIGURES)
+    if not tables and not figures:
+        raise ValueError("Choose what to reproduce: --table=1, --table=2 and/or --figure=2.")
+    tasks = _choices("tasks", FLAGS.tasks, reproduce.PAPER_TASKS)
+    if not tasks:
+        raise ValueError("--tasks needs at least one of gsc2, mc_kws.")
+    seeds = []
+    for text in FLAGS.seeds:
+        if not text.strip().isdigit():
+            raise ValueError(f"--seeds must be integers >= 0. Received: {text!r}")
+        seeds.append(int(text))
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed, e.g. --seeds=0,1,2")
+    costs = [kws_flags.parse_target_cost(text) for text in FLAGS.target_costs]
+    if not costs or min(costs) <= 0:
+        raise ValueError(
+            f"--target_costs must be numbers in (0, 1]. Received: {','.join(FLAGS.target_costs)}"
+        )
+    for name in ("bn_affine", "cost_weighting", "supernet", "supernet_weight"):
+        if FLAGS[name].present:
+            raise ValueError(
+                f"--{name} is set by the rows of Table 2 (--table=2 --methods=...); "
+                f"drop it. Received: --{name}={FLAGS[name].value}"
+            )
+    kws_flags.check_training_flags()
+    methods = recipe_cli.quiet_import("swr_keras.methods")
+    for name in method_names():
+        methods.get(name).options(kws_flags.method_options(name))
+    rows = list(FLAGS.methods) or None
+    axes = dict(
+        tables=tables,
+        figures=figures,
+        rows=rows,
+        tasks=tuple(tasks),
+        seeds=tuple(dict.fromkeys(seeds)),
+        costs=tuple(dict.fromkeys(costs)),
+    )
+    backbone = reproduce.backbone_tag(FLAGS.backbone, FLAGS.tau)
+    cells = reproduce.grid(backbone, **axes)  # checks --methods
+    recipe_cli.check_writable_dir("--results_dir", FLAGS.results_dir)
+    recipe_cli.check_writable_dir("--work_dir", FLAGS.work_dir)
+    return backbone, axes, cells
+
+
+def method_names():
+    """The registered methods the grid's rows train."""
+    from swr_keras.kws import reproduce
+
+    return tuple(dict.fromkeys(r.method for r in reproduce.all_rows().values() if r.method))
+
+
+def _choices(flag, values, allowed):
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise ValueError(
+            f"--{flag}={','.join(values)} is unknown. Choose from: {', '.join(allowed)}."
+        )
+    return tuple(dict.fromkeys(values))
+
+
+def main(argv):
+    del argv
+    start = time.time()
+    command = "python recipes/reproduce.py " + shlex.join(sys.argv[1:])
+    try:
+        backbone, axes, cells = check_flags()
+        from swr_keras.kws import reproduce, tables
+
+        def write_tables():
+            tables.write_all(
+                FLAGS.results_dir,
+                backbone,
+                axes["tables"],
+                axes["figures"],
+                axes["seeds"],
+                axes["costs"],
+                command,
+            )
+
+        if FLAGS.report_only:
+            write_tables()
+            return
+        backbones = recipe_cli.quiet_import("swr_keras.kws.backbones")
+        from swr_keras.kws import tasks as tasks_lib
+
+        path = FLAGS.pretrained or recipe_cli.SHIPPED_PRETRAINED
+        pretrained = backbones.load_pretrained(
+            path, FLAGS.backbone, len(tasks_lib.multilingual_class_names()), FLAGS.tau
+        )
+        print("== data", flush=True)
+        source = tasks_lib.resolve_data_dir(FLAGS.data_dir, synthetic_corpus="transfer")
+        runner = reproduce.Reproduction(
+            FLAGS.results_dir,
+            FLAGS.work_dir,
+            kws_flags.settings("swr"),
+            {name: kws_flags.method_options(name) for name in method_names()},
+            pretrained,
+            path,
+            FLAGS.backbone,
+            FLAGS.tau,
+            source,
+            task_options=kws_flags.task_options(),
+            command=command,
+            verbose=recipe_cli.progress_verbosity(),
+        )
+    except (ValueError, FileNotFoundError) as error:
+        recipe_cli.fail(PROGRAM, error)
+
+    ran = runner.run(cells, after_group=write_tables)
+    write_tables()
+    print(
+        f"== {ran} cells run in {time.time() - start:.0f} s; tables and figures in "
+        f"{FLAGS.results_dir}/",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    recipe_cli.run(main, PROGRAM)

@@ -1,0 +1,348 @@
+"""The paper's Table 1, Table 2 and Fig. 2 from the grid's finished cells.
+
+Pure reporting, no training: reads the cell records `kws.reproduce` writes
+and renders each table as Markdown and CSV, each accuracy as "mean (95 % CI
+half-width)" in percent over the seeds that finished (Student's t,
+`report.confidence_interval_95`), a cell not run as "-", and Fig. 2 as the
+controllability plot (three series on one axes) and the two policy maps.
+Every file is written atomically; the tables say which command and package
+versions computed their cells.
+"""
+
+import csv
+import io
+import os
+
+import numpy as np
+
+from swr_keras import atomic_io
+from swr_keras.kws import report
+from swr_keras.kws import reproduce as grid_lib
+
+MISSING = "-"
+TASK_COLUMNS = (("gsc2", "GSC2"), ("mc_kws", "MC-KWS"))
+CSV_FIELDS = (
+    "table",
+    "row",
+    "label",
+    "backbone",
+    "task",
+    "target_cost",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_ci95",
+    "validation_accuracy_mean",
+    "validation_accuracy_ci95",
+    "param_ratio",
+    "mult_ratio",
+    "added_ratio",
+    "seconds_mean",
+)
+FIGURE2_LABELS = {"swr": "SWR", "wo_supernet": "w/o super-net", "equal_rl": "equal r_l"}
+
+
+class Cells:
+    """Finished cell records, looked up by their grid coordinates."""
+
+    def __init__(self, records):
+        self._by_key = {}
+        for record in records.values():
+            cell = record["cell"]
+            key = (cell["backbone"], cell["task"], cell["row"], _cost(cell["target_cost"]))
+            self._by_key.setdefault((*key, cell["kind"]), {})[cell["seed"]] = record
+        self.records = list(records.values())
+
+    def results(self, backbone, task, row, cost, seeds):
+        """The records of one table cell, one per finished seed of `seeds`."""
+        found = self._by_key.get((backbone, task, row, _cost(cost), grid_lib.RESULT), {})
+        return [found[seed] for seed in seeds if seed in found]
+
+    def policies(self, backbone, task, row, seeds):
+        found = self._by_key.get((backbone, task, row, None, grid_lib.POLICY), {})
+        return [found[seed] for seed in seeds if seed in found]
+
+
+def _cost(cost):
+    return None if cost is None else round(float(cost), 4)
+
+
+def accuracy_cell(values, seeds_expected, scale=100.0, digits=1):
+    """`"mean (half-width)"` over seeds, of fractions in percent by default; `"-"` for none.
+
+    The half-width is the 95 % interval's (Student's t). A cell with fewer
+    seeds than expected says how many it has: `"89.2 (4.3; n=2)"`.
+    """
+    if not len(values):
+        return MISSING
+    mean, half = report.confidence_interval_95(values)
+    count = f"; n={len(values)}" if len(values) < seeds_expected else ""
+    return f"{scale * mean:.{digits}f} ({scale * half:.{digits}f}{count})"
+
+
+def _mean(records, key, scale=1.0):
+    values = [record["result"][key] for record in records if record["result"].get(key) is not None]
+    return None if not values else scale * float(np.mean(values))
+
+
+def _ratio(value):
+    return MISSING if value is None else f"{value:.2f}x"
+
+
+def _seconds(records):
+    return MISSING if not records else f"{np.mean([r['seconds'] for r in records]):.0f}"
+
+
+def _row_label(row, cost):
+    return row.label if cost is None else f"{row.label}, c={cost:g}"
+
+
+def _lines(cells, table, backbone, seeds, costs):
+    """`[(row, cost, {task: records})]` of one table, every row listed, run or not."""
+    lines = []
+    for row in grid_lib.rows_of(table):
+        for cost in costs if row.takes_costs() else (None,):
+            found = {
+                task: cells.results(backbone, task, row.name, cost, seeds)
+                for task, _ in TASK_COLUMNS
+            }
+            lines.append((row, cost, found))
+    return lines
+
+
+def table1_markdown(cells, backbone, seeds, costs, header):
+    """Table 1: the paper's columns (GSC2, MC-KWS, #Param., #Mult.) plus time per cell."""
+    out = [*header, "", "| Method | Backbone | GSC2 | MC-KWS | #Param. | #Mult. | time/cell (s) |"]
+    out.append("|---|---|---|---|---|---|---|")
+    for row, cost, found in _lines(cells, "1", backbone, seeds, costs):
+        both = found["gsc2"] + found["mc_kws"]
+        accuracies = [
+            accuracy_cell([r["result"]["test_accuracy"] for r in found[task]], len(seeds))
+            for task, _ in TASK_COLUMNS
+        ]
+        out.append(
+            f"| {_row_label(row, cost)} | {_backbone_name(backbone)} | {' | '.join(accuracies)} "
+            f"| {_ratio(_mean(both, 'param_ratio_two_tasks'))} "
+            f"| {_ratio(_mean(both, 'mult_ratio'))} | {_seconds(both)} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def table2_markdown(cells, backbone, seeds, costs, header):
+    """Table 2: accuracy per target cost and task, plus time per cell."""
+    columns = [f"c={cost:g} {name}" for cost in costs for _, name in TASK_COLUMNS]
+    out = [*header, "", f"| Method | {' | '.join(columns)} | time/cell (s) |"]
+    out.append("|---" * (len(columns) + 2) + "|")
+    for row in grid_lib.rows_of("2"):
+        values, everything = [], []
+        for cost in costs:
+            for task, _ in TASK_COLUMNS:
+                records = cells.results(backbone, task, row.name, cost, seeds)
+                everything += records
+                values.append(
+                    accuracy_cell([r["result"]["test_accuracy"] for r in records], len(seeds))
+                )
+        out.append(f"| {row.label} | {' | '.join(values)} | {_seconds(everything)} |")
+    return "\n".join(out) + "\n"
+
+
+def table_csv(cells, table, backbone, seeds, costs):
+    """One CSV line per row, target cost and task; accuracies in percent, empty when not run."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    rows = _lines(cells, table, backbone, seeds, costs)
+    for row, cost, found in rows:
+        for task, _ in TASK_COLUMNS:
+            records = found[task]
+            line = {"table": table, "row": row.name, "label": row.label, "backbone": backbone}
+            line.update(task=task, target_cost="" if cost is None else cost)
+            line["seeds"] = " ".join(str(r["cell"]["seed"]) for r in records)
+            for key in ("test_accuracy", "validation_accuracy"):
+                values = [r["result"][key] for r in records]
+                name = "accuracy" if key == "test_accuracy" else "validation_accuracy"
+                if values:
+                    mean, half = report.confidence_interval_95(values)
+                    line[f"{name}_mean"] = _round(100 * mean)
+                    line[f"{name}_ci95"] = _round(100 * half)
+            for key, field in (
+                ("param_ratio_two_tasks", "param_ratio"),
+                ("mult_ratio", "mult_ratio"),
+                ("added_ratio", "added_ratio"),
+            ):
+                line[field] = _round(_mean(records, key))
+            if records:
+                line["seconds_mean"] = _round(float(np.mean([r["seconds"] for r in records])))
+            writer.writerow({key: "" if value is None else value for key, value in line.items()})
+    return buffer.getvalue()
+
+
+def _round(value, digits=4):
+    return None if value is None else round(float(value), digits)
+
+
+def stage_one_seconds(cells, table, backbone, seeds):
+    """`{row label: mean seconds}` of the stages a row's cells shared, per task and seed.
+
+    Counted once per job, with its first cell, and including the loading of
+    a stage another row trained (e.g. equal r_l loads SWR's super-net).
+    """
+    found = {}
+    for record in cells.records:
+        cell = record["cell"]
+        if cell["backbone"] != backbone or cell["seed"] not in seeds:
+            continue
+        if record["shared_seconds"] and any(r.name == cell["row"] for r in grid_lib.rows_of(table)):
+            key = (cell["row"], cell["task"], cell["seed"])
+            found[key] = found.get(key, 0.0) + record["shared_seconds"]
+    by_row = {}
+    for (row, _, _), seconds in found.items():
+        by_row.setdefault(row, []).append(seconds)
+    labels = {row.name: row.label for row in grid_lib.rows_of(table)}
+    return {labels[row]: float(np.mean(values)) for row, values in by_row.items()}
+
+
+def header_lines(title, cells, backbone, seeds, command, explanation):
+    """The lines above a table: what it is, the command and the versions its cells record."""
+    mine = [r for r in cells.records if r["cell"]["backbone"] == backbone]
+    versions = sorted({_versions_text(r["versions"]) for r in mine})
+    commands = sorted({r["command"] for r in mine if r["command"]})
+    lines = [
+        f"# {title}",
+        "",
+        explanation,
+        "",
+        f"Generated by `{command}` from the cell records in `cells/` (seeds {_join(seeds)}; "
+        "a cell not run shows -).",
+    ]
+    lines += [f"Cells computed by: `{c}`" for c in commands]
+    lines += [f"Versions: {v}" for v in versions]
+    return lines
+
+
+def _versions_text(versions):
+    return ", ".join(f"{name} {value}" for name, value in sorted(versions.items()))
+
+
+def _join(values):
+    return ", ".join(str(v) for v in values)
+
+
+def _backbone_name(tag):
+    return "BC-ResNet-" + tag[len("bc_resnet") :] if tag.startswith("bc_resnet") else "Res15"
+
+
+def figure2(cells, backbone, seeds, results_dir, suffix=""):
+    """Fig. 2a (controllability, three series) and 2b/2c (policy maps); returns written paths.
+
+    The series are the mean over the finished seeds of the actual added
+    ratio; the policy maps show the first finished seed's gates at the
+    paper's target costs. Rows without a finished policy are left out.
+    """
+    task = next(
+        (
+            t
+            for t in (grid_lib.FIGURE_TASK, *grid_lib.PAPER_TASKS)
+            if any(cells.policies(backbone, t, row, seeds) for row in grid_lib.FIGURE2_ROWS)
+        ),
+        None,
+    )
+    if task is None:
+        return []
+    series, table = {}, {}
+    for row in grid_lib.FIGURE2_ROWS:
+        records = cells.policies(backbone, task, row, seeds)
+        if records:
+            points = [r["result"]["controllability"] for r in records]
+            costs = [p["target_cost"] for p in points[0]]
+            ratios = np.array([[p["added_ratio"] for p in seed] for seed in points])
+            series[FIGURE2_LABELS[row]] = ratios.mean(axis=0)
+            table[row] = (costs, ratios)
+    costs = next(iter(table.values()))[0]
+    paths = [
+        report.plot_controllability(
+            costs,
+            {label: list(values) for label, values in series.items()},
+            os.path.join(results_dir, f"controllability{suffix}.png"),
+            title=f"{_backbone_name(backbone)}, {task}: target cost vs added ratio",
+        )
+    ]
+    for row, name in (("swr", "policy_map"), ("equal_rl", "policy_map_equal")):
+        records = cells.policies(backbone, task, row, seeds)
+        if records:
+            policy = records[0]["result"]
+            gates = {
+                p["target_cost"]: p["gates"]
+                for p in policy["controllability"]
+                if _cost(p["target_cost"]) in {_cost(c) for c in grid_lib.PAPER_COSTS}
+            }
+            paths.append(
+                report.plot_policy_map(
+                    policy["layers"],
+                    policy["kinds"],
+                    gates,
+                    os.path.join(results_dir, f"{name}{suffix}.png"),
+                    title=f"{FIGURE2_LABELS[row]} (seed {records[0]['cell']['seed']})",
+                )
+            )
+    lines = ["| c | " + " | ".join(FIGURE2_LABELS[row] for row in table) + " |"]
+    lines.append("|---" * (len(table) + 1) + "|")
+    for index, cost in enumerate(costs):
+        values = [
+            accuracy_cell(ratios[:, index], len(seeds), scale=1.0, digits=3)
+            for _, ratios in table.values()
+        ]
+        lines.append(f"| {cost:g} | " + " | ".join(values) + " |")
+    return paths, lines
+
+
+def write_all(results_dir, backbone, tables, figures, seeds, costs, command):
+    """Writes every selected table (Markdown and CSV) and figure; returns the paths written."""
+    cells = Cells(grid_lib.read_cells(os.path.join(results_dir, "cells")))
+    suffix = "" if backbone == "bc_resnet8" else f"_{backbone}"
+    written = []
+    for table in tables:
+        explanations = {
+            "1": "Top-1 test accuracy (%) after transfer, mean (95 % CI half-width) over seeds "
+            "(Student's t); #Param. = (backbone + 2 tasks) / backbone; #Mult. of the deployed "
+            "model per task vs the backbone; time/cell = training and evaluation of one cell.",
+            "2": "Ablations of SWR: top-1 test accuracy (%), mean (95 % CI half-width) over "
+            "seeds (Student's t); time/cell = training and evaluation of one cell.",
+        }
+        title = {"1": "Table 1: KWS transfer", "2": "Table 2: ablations of SWR"}[table]
+        title += f", {_backbone_name(backbone)}"
+        header = header_lines(title, cells, backbone, seeds, command, explanations[table])
+        render = table1_markdown if table == "1" else table2_markdown
+        text = render(cells, backbone, seeds, costs, header)
+        shared = stage_one_seconds(cells, table, backbone, seeds)
+        if shared:
+            text += (
+                "\nShared stages (stage 1; trained once per task and seed, then loaded by the "
+                "other target costs and rows), mean seconds per task and seed: "
+                + "; ".join(f"{label} {seconds:.0f}" for label, seconds in shared.items())
+                + ".\n"
+            )
+        for extension, content in (
+            ("md", text),
+            ("csv", table_csv(cells, table, backbone, seeds, costs)),
+        ):
+            path = os.path.join(results_dir, f"table{table}{suffix}.{extension}")
+            atomic_io.write_text_atomically(path, content)
+            written.append(path)
+    if figures:
+        drawn = figure2(cells, backbone, seeds, results_dir, suffix)
+        if drawn:
+            paths, lines = drawn
+            header = header_lines(
+                f"Fig. 2a: controllability, {_backbone_name(backbone)}",
+                cells,
+                backbone,
+                seeds,
+                command,
+                "Actual added-parameter ratio of the binarised policy at each target cost c, "
+                "mean (95 % CI half-width) over seeds, in the units of the ratio "
+                f"(plots: {', '.join(os.path.basename(p) for p in paths)}).",
+            )
+            path = os.path.join(results_dir, f"figure2{suffix}.md")
+            atomic_io.write_text_atomically(path, "\n".join([*header, "", *lines]) + "\n")
+            written += [*paths, path]
+    return written
