@@ -55,7 +55,7 @@ def check_flags():
     """Every check that needs no data; returns the grid's axes. Raises a one-line error."""
     from swr_keras.kws import reproduce
 
-    if FLAGS["task"].present or FLAGS.task != "gsc2":
+    if not FLAGS["task"].using_default_value:
         raise ValueError(f"--task is kws.py's; use --tasks. Received: --task={FLAGS.task}")
     if FLAGS.unknown_words:
         raise ValueError("--unknown_words is for kws.py --task=folder; the grid's tasks are fixed.")
@@ -79,7 +79,7 @@ def check_flags():
             f"--target_costs must be numbers in (0, 1]. Received: {','.join(FLAGS.target_costs)}"
         )
     for name in ("bn_affine", "cost_weighting", "supernet", "supernet_weight"):
-        if FLAGS[name].present:
+        if not FLAGS[name].using_default_value:
             raise ValueError(
                 f"--{name} is set by the rows of Table 2 (--table=2 --methods=...); "
                 f"drop it. Received: --{name}={FLAGS[name].value}"

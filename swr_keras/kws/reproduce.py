@@ -407,7 +407,7 @@ def multilingual_accuracies(pretrained, corpus, class_names=None):
     for name, split in (("test", "test"), ("validation", "valid")):
         hits = []
         for x, y in tasks.evaluation_dataset(corpus, split):
-            scores = np.asarray(pretrained(x, training=False))[:, columns]
+            scores = np.asarray(pretrained.predict_on_batch(x))[:, columns]
             hits.append(np.argmax(scores, axis=-1) == np.asarray(y))
         accuracies[f"{name}_accuracy"] = float(np.mean(np.concatenate(hits)))
     return accuracies

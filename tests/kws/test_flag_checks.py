@@ -149,6 +149,39 @@ def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
+def test_reproduce_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cases = [
+        ({"table": ["3"]}, "--table=3 is unknown. Choose from: 1, 2."),
+        ({"table": []}, "Choose what to reproduce: --table=1, --table=2 and/or --figure=2."),
+        ({"figure": ["2a"]}, "--figure=2a is unknown. Choose from: 2."),
+        ({"tasks": ["folder"]}, "--tasks=folder is unknown. Choose from: gsc2, mc_kws."),
+        ({"seeds": ["a"]}, "--seeds must be integers >= 0. Received: 'a'"),
+        ({"seeds": ["-1"]}, "--seeds must be integers >= 0. Received: '-1'"),
+        ({"target_costs": ["0"]}, "--target_costs must be numbers in (0, 1]. Received: 0"),
+        ({"target_costs": ["2"]}, "--target_cost must be in [0, 1]. Received: 2"),
+        ({"methods": ["nope"]}, "--methods=nope is not a row of the selected tables/figures."),
+        ({"methods": ["not_staged"]}, "--methods=not_staged is not a row"),
+        ({"cost_weighting": "equal"}, "--cost_weighting is set by the rows of Table 2"),
+        ({"supernet": False}, "--supernet is set by the rows of Table 2"),
+        ({"task": "mc_kws"}, "--task is kws.py's; use --tasks. Received: --task=mc_kws"),
+        ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
+        ({"lora_budget": 0.0}, "--lora_budget must be in (0, 1]"),
+        ({"results_dir": f"{blocker}/r"}, f"--results_dir={blocker}/r cannot be created"),
+    ]
+    base = [
+        "--table=1",
+        f"--data_dir={kws_data_dir}",
+        f"--pretrained={tiny_pretrained}",
+        "--tau=1",
+        f"--results_dir={tmp_path / 'results'}",
+        f"--work_dir={tmp_path / 'work'}",
+    ]
+    assert_one_line_exit_2("reproduce.py", cases, run_cases("reproduce", base, cases))
+    assert not (tmp_path / "results" / "cells").exists()
+
+
 def test_tune_lambda_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
     cases = [
         ({"target_cost": "abc"}, "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
