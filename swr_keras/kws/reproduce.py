@@ -334,7 +334,8 @@ class Reproduction:
         job.check_resumable(costs)
         start = time.time()
         job.train_shared()
-        shared_seconds = time.time() - start
+        has_shared = bool(job.method.shared_stages(job.settings, job.options))
+        shared_seconds = time.time() - start if has_shared else 0.0
         for cell in group:
             start = time.time()
             if cell.kind == POLICY:
