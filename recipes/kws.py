@@ -11,6 +11,7 @@ synthetic transfer corpus (other speakers, English in an American accent):
     python recipes/kws.py --helpfull                          # every method and its options
     python recipes/kws.py --task=mc_kws --data_dir=/data/kws --pretrained=runs/bc8/model.keras
     python recipes/kws.py --task=folder --data_dir=my_words   # your own keywords, shipped backbone
+    python recipes/kws.py --distribute=mirrored               # every GPU of this machine
 
 SWR: stage 1a trains the super-net (every layer's delta), 1b the policy
 network over random target costs, 2 the deltas of the layers the policy picks
@@ -25,6 +26,7 @@ the last completed epoch. Bad flags exit with status 2 and one line.
 
 import os
 import sys
+import tempfile
 import time
 
 if not __package__:  # run as `python recipes/kws.py`: import `recipes` as a package
@@ -56,6 +58,13 @@ flags.DEFINE_string(
     "export_dir", "saved_models", "TF Serving exports go to <export_dir>/<model name>/<version>/."
 )
 flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
+flags.DEFINE_string(
+    "bank",
+    "",
+    "Add each result to the task bank in this directory (recipes/bank.py), named "
+    "<task>_<method>[_c<cost>]; checked before training.",
+)
+recipe_cli.define_distribute_flag()
 
 
 def check_flags():
@@ -76,6 +85,8 @@ def main(argv):
     start = time.time()
     try:
         costs = check_flags()
+        # Before any model: a multi-worker strategy must exist before TensorFlow runs anything.
+        strategy = recipe_cli.strategy_from_flag()
         pretrained, source, corpus, pretrained_path = kws_flags.load_pretrained_and_corpus()
 
         from swr_keras.kws import job as job_lib
@@ -88,23 +99,46 @@ def main(argv):
             FLAGS.output_dir,
             kws_flags.job_identity(source, pretrained_path),
             verbose=recipe_cli.progress_verbosity(),
+            strategy=strategy,
         )
         job.check_resumable(costs)
+        if FLAGS.bank:
+            from swr_keras.bank import from_run
+
+            names = [
+                from_run.default_task_name(FLAGS.task, FLAGS.method, v) for v in job.variants(costs)
+            ]
+            from_run.check_can_add(FLAGS.bank, names, pretrained)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 
+    # Under several workers only the chief writes results; the others report to scratch.
+    output_dir = FLAGS.output_dir if job.chief else tempfile.mkdtemp(prefix="kws_worker_")
     report = run_report.RunReport(
-        FLAGS.output_dir,
-        FLAGS.export_dir if FLAGS.export else None,
+        output_dir,
+        FLAGS.export_dir if FLAGS.export and job.chief else None,
         job,
         task=FLAGS.task,
         flags_text=" ".join(sys.argv[1:]),
+        data={
+            "task": FLAGS.task,
+            "data_dir": FLAGS.data_dir,
+            "task_options": kws_flags.task_options(),
+        },
     )
     job.train_shared()
     report.add_policy(costs)  # methods with a policy network only
     for row, model in job.run(costs):
         report.add_result(row, model)
     report.finish(seconds=time.time() - start)
+    if FLAGS.bank and job.chief:  # only the chief wrote the results
+        try:
+            for entry in from_run.add_run(
+                FLAGS.bank, FLAGS.output_dir, pretrained_path, backbone_model=pretrained
+            ):
+                print(f"added {entry.name} to the task bank {FLAGS.bank}")
+        except ValueError as error:
+            recipe_cli.fail(PROGRAM, error)
 
 
 if __name__ == "__main__":

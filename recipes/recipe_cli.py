@@ -53,6 +53,39 @@ def quiet_import(module_name):
         os.close(devnull)
 
 
+def define_distribute_flag():
+    """`--distribute`: the devices every training stage runs on (`swr_keras.distribute`)."""
+    from absl import flags
+
+    flags.DEFINE_string(
+        "distribute",
+        "one_device",
+        "Devices that train: one_device; mirrored (every GPU of this machine) or "
+        "mirrored:/gpu:0,/gpu:1 (the devices named); multi_worker (the machines of the "
+        "TF_CONFIG environment variable, each running the same command; BUILD.md, "
+        "'Distributed training').",
+    )
+
+
+def strategy_from_flag():
+    """The strategy `--distribute` names, created before any model; prints where it trains.
+
+    Raises a one-line ValueError for a bad value or `TF_CONFIG`.
+    """
+    from absl import flags
+
+    distribute = quiet_import("swr_keras.distribute")
+    strategy = distribute.strategy_from_flag(flags.FLAGS.distribute)
+    if flags.FLAGS.distribute != "one_device":
+        role = "chief" if distribute.is_chief(strategy) else "worker"
+        print(
+            f"== {type(strategy).__name__}: {strategy.num_replicas_in_sync} replicas "
+            f"({role}: {', '.join(strategy.extended.worker_devices)})",
+            flush=True,
+        )
+    return strategy
+
+
 def run(main, program):
     """`absl.app.run(main)`, with a flag that does not parse reported as one line (exit 2).
 

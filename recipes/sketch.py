@@ -10,6 +10,7 @@ classifier alone, with the same epochs:
     python recipes/sketch.py --dataset=synthetic_painting --method=swr,taps
     python recipes/sketch.py --dataset=flowers --data_dir=/data/sketch \
         --backbone=resnet50 --pretrained=resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5
+    python recipes/sketch.py --distribute=mirrored   # every GPU of this machine
     python recipes/sketch.py --helpfull          # every method and its options
 
 The paper's image setting is the default: SGD with momentum 0.9 and a cosine
@@ -28,6 +29,7 @@ import itertools
 import math
 import os
 import sys
+import tempfile
 import time
 
 if not __package__:  # run as `python recipes/sketch.py`: import `recipes` as a package
@@ -119,6 +121,7 @@ flags.DEFINE_integer("seed", 0, "Seed of the classifier, policy network, data or
 flags.DEFINE_string("output_dir", "runs/sketch", "metrics.json, plots, logs, checkpoints, TFLite.")
 flags.DEFINE_string("export_dir", "saved_models", "TF Serving exports: <export_dir>/<name>/<v>/.")
 flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
+recipe_cli.define_distribute_flag()
 kws_flags.define_method_flags(method_flag=False)
 
 
@@ -234,6 +237,8 @@ def main(argv):
     start = time.time()
     try:
         costs, learning_rates, weight_decays = check_flags()
+        # Before any model: a multi-worker strategy must exist before TensorFlow runs anything.
+        strategy = recipe_cli.strategy_from_flag()
         datasets = recipe_cli.quiet_import("swr_keras.image.datasets")
         print("== data", flush=True)
         task = datasets.load_task(FLAGS.dataset, FLAGS.data_dir)
@@ -280,20 +285,25 @@ def main(argv):
                 work_dir,
                 identity,
                 verbose=recipe_cli.progress_verbosity(),
+                strategy=strategy,
             )
             job.check_resumable(costs)
             jobs.append(job)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 
+    chief = jobs[0].chief
+    # Under several workers only the chief writes results; the others report to scratch.
+    output_dir = FLAGS.output_dir if chief else tempfile.mkdtemp(prefix="sketch_worker_")
     report = run_report.RunReport(
-        FLAGS.output_dir,
-        FLAGS.export_dir if FLAGS.export else None,
+        output_dir,
+        FLAGS.export_dir if FLAGS.export and chief else None,
         jobs[0],
         task=task.name,
         flags_text=" ".join(sys.argv[1:]),
         program=PROGRAM,
         export_prefix="image",
+        data={"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir},
     )
     for job in jobs:
         s = job.settings

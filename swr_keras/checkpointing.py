@@ -170,18 +170,24 @@ def _model_and_optimizer_variables(model):
     return variables
 
 
-def save_state(model, directory, include_optimizer=True, **progress):
+def save_state(model, directory, include_optimizer=True, write=True, **progress):
     """Writes every variable of `model` (and of its optimizer) and `progress` atomically.
 
     The checksum goes into the record first, the last checkpoint becomes
     `previous.npz`, then the new one is renamed into place: a kill at any
     point leaves at least one checkpoint that matches the record.
+
+    With `write=False` (a non-chief worker of a multi-worker run) the
+    variables are read but nothing is written: reading a variable that is
+    aggregated over the workers is a collective every worker must join.
     """
-    os.makedirs(directory, exist_ok=True)
     variables = (
         _model_and_optimizer_variables(model) if include_optimizer else list(model.variables)
     )
     arrays = {f"v{index:05d}": np.asarray(v.numpy()) for index, v in enumerate(variables)}
+    if not write:
+        return
+    os.makedirs(directory, exist_ok=True)
     arrays["names"] = np.array([v.path for v in variables])
     arrays["progress"] = np.array(json.dumps(progress))
     buffer = io.BytesIO()
@@ -257,16 +263,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
         run: optional JSON-compatible dict of the settings this training
             depends on, recorded with the progress; `check_resumable`
             compares a later run's settings with it.
+        write: False on the non-chief workers of a multi-worker run: they
+            restore from the chief's checkpoints but write none.
 
     Pass `initial_epoch=read_progress(directory)["epochs_done"]` to `fit`
     and a data stream that starts there.
     """
 
-    def __init__(self, directory, epochs, run=None):
+    def __init__(self, directory, epochs, run=None, write=True):
         super().__init__()
         self.directory = directory
         self.epochs = int(epochs)
         self.run = run
+        self.write = bool(write)
 
     def on_train_begin(self, logs=None):
         if read_progress(self.directory)["epochs_done"] > 0:
@@ -276,6 +285,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         save_state(
             self.model,
             self.directory,
+            write=self.write,
             epochs_done=epoch + 1,
             epochs=self.epochs,
             complete=epoch + 1 >= self.epochs,

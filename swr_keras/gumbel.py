@@ -6,7 +6,7 @@ from keras import ops
 _EPSILON = 1e-10
 
 
-def gumbel_softmax(logits, temperature, seed=None, hard=True):
+def gumbel_softmax(logits, temperature, seed=None, hard=True, uniform=None):
     """Samples a relaxed one-hot vector from `logits` along the last axis.
 
     With `hard=True` the forward value is exactly one-hot (the arg-max of the
@@ -19,11 +19,15 @@ def gumbel_softmax(logits, temperature, seed=None, hard=True):
         temperature: positive scalar (float or tensor); lower is sharper.
         seed: `keras.random.SeedGenerator` or int, for reproducible samples.
         hard: return the straight-through one-hot sample instead of the soft one.
+        uniform: optional U(0, 1) samples of the shape of `logits`, used
+            instead of drawing them with `seed` (under several replicas:
+            `swr_keras.distribute.replica_uniform`).
 
     Returns:
         Tensor of the shape of `logits`.
     """
-    uniform = keras.random.uniform(ops.shape(logits), minval=0.0, maxval=1.0, seed=seed)
+    if uniform is None:
+        uniform = keras.random.uniform(ops.shape(logits), minval=0.0, maxval=1.0, seed=seed)
     noise = -ops.log(-ops.log(uniform + _EPSILON) + _EPSILON)
     soft = ops.softmax((logits + ops.cast(noise, logits.dtype)) / temperature, axis=-1)
     if not hard:

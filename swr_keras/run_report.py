@@ -27,6 +27,8 @@ class RunReport:
         flags_text: the command line, recorded in metrics.json.
         program: the recipe, for the command in metrics.json.
         export_prefix: first part of every export's name (`<prefix>_<task>_<method>`).
+        data: how the task's data was found (task, data_dir, options),
+            recorded in metrics.json for a task bank (`swr_keras.bank`).
     """
 
     def __init__(
@@ -38,8 +40,10 @@ class RunReport:
         flags_text="",
         program="kws.py",
         export_prefix="kws",
+        data=None,
     ):
         self.output_dir = output_dir
+        self.data = data
         self.export_dir = export_dir
         self.job = job
         self.task = task
@@ -105,6 +109,10 @@ class RunReport:
     def export_serving(self, model, export_base):
         """Writes `model` as a TF Serving version under `export_base`; returns its directory."""
         raise NotImplementedError
+
+    def task_metrics(self):
+        """The task's own fields of metrics.json (e.g. the KWS clip length)."""
+        return {}
 
     def _export(self, row, model):
         name = f"{self.export_prefix}_{self.task}_{row['method']}"
@@ -182,6 +190,8 @@ class RunReport:
             "command": f"python recipes/{self.program} " + self.flags_text,
             "task": self.task,
             "class_names": list(self.job.data.class_names),
+            **self.task_metrics(),
+            "data": self.data,
             "settings": self.job.settings_dict(),
             "backbone_parameters": backbone,
             "results": self.rows,

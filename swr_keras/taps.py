@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from swr_keras import distribute
 from swr_keras.layers.score_gated import SCORE_GATED_TWINS, ScoreGated
 from swr_keras.model_walk import iter_layers
 from swr_keras.reparametrize import reparametrize
@@ -178,7 +179,10 @@ class TAPSTrainer(keras.Model):
             return loss
         sparsity = sparsity_loss(score_gated_layers(self.model))
         self.sparsity_tracker.update_state(sparsity)
-        return loss + ops.cast(self.active_sparsity_weight, loss.dtype) * sparsity
+        # Every replica computes the same penalty; scaled so that their summed
+        # gradients count it once (swr_keras.distribute.scale_loss).
+        penalty = distribute.scale_loss(sparsity)
+        return loss + ops.cast(self.active_sparsity_weight, loss.dtype) * penalty
 
     def fit(self, *args, callbacks=None, **kwargs):
         callbacks = [_TAPSEpochs(), *(callbacks or [])]

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from swr_keras import distribute
 from swr_keras.gumbel import gumbel_softmax
 from swr_keras.layers import ReparamLayer, example_gates
 from swr_keras.losses import (
@@ -264,10 +265,15 @@ class SWRTrainer(keras.Model):
         with tf.GradientTape() as tape:
             if gated:
                 batch = ops.shape(keras.tree.flatten(x)[0])[0]
-                costs = keras.random.uniform((batch, 1), seed=self.seed_generator)
+                # Drawn for the global batch, each replica keeping its rows
+                # (swr_keras.distribute): on one device, keras.random.uniform.
+                costs = distribute.replica_uniform((batch, 1), self.seed_generator)
                 logits = self.policy_network(costs, training=True)
                 soft_and_hard = gumbel_softmax(
-                    logits, self.temperature, seed=self.seed_generator, hard=True
+                    logits,
+                    self.temperature,
+                    hard=True,
+                    uniform=distribute.replica_uniform(ops.shape(logits), self.seed_generator),
                 )
                 gates = soft_and_hard[..., 0]
                 with example_gates(reparam_layers(self.model), gates):
@@ -280,18 +286,22 @@ class SWRTrainer(keras.Model):
             )
             if gated:
                 cost_loss = policy_loss(logits, costs, self.cost_weights, self.temperature)
-                loss = loss + self.policy_loss_weight * cost_loss
+                # A mean over this replica's examples, scaled as Keras scales
+                # the compiled loss: the replicas' gradients sum to the global mean's.
+                loss = loss + self.policy_loss_weight * distribute.scale_loss(cost_loss)
             scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
 
+        # Metrics sum over replicas: each adds its own (unscaled) mean, weighted by its batch.
+        local_batch = ops.shape(keras.tree.flatten(x)[0])[0]
         for metric in self.metrics:
             if metric.name == "loss":
-                metric.update_state(loss)
+                metric.update_state(distribute.unscale_loss(loss), sample_weight=local_batch)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         if gated:
-            self.policy_loss_tracker.update_state(cost_loss)
+            self.policy_loss_tracker.update_state(cost_loss, sample_weight=local_batch)
             self.added_ratio_tracker.update_state(
                 gated_cost(ops.stop_gradient(gates), self.parameter_weights)
             )

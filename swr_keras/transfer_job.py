@@ -15,6 +15,12 @@ result is kept once finished. Every checkpoint records the settings it was
 trained with; `TransferJob.check_resumable` refuses to resume one under
 other settings.
 
+Every stage trains under the job's `tf.distribute` strategy (one device by
+default; `swr_keras.distribute`): models and optimizers are created in its
+scope and `fit` distributes the batches. Under several workers only the
+chief writes checkpoints, logs and task files; the others read the chief's
+checkpoints to resume, so the work directory must be on shared storage.
+
 Accounting, alike for every method: `task_parameters` is the learnable
 tensors the task stores (`StoredTask.learnable`; BN running statistics are
 not parameters), `task_bytes` the size of the stored task file (statistics
@@ -25,11 +31,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from swr_keras import checkpointing, training
+from swr_keras import checkpointing, distribute, training
 from swr_keras import cost as cost_lib
 from swr_keras import methods as methods_lib
 from swr_keras.models import task_model as task_model_lib
@@ -156,12 +164,17 @@ class TransferJob:
         identity: extra strings that make the shared stages distinct (task,
             data, pre-trained file); part of the checkpoint key.
         verbose: Keras `fit` verbosity.
+        strategy: the `tf.distribute.Strategy` every stage trains under
+            (`distribute.strategy_from_flag`); default: one device.
 
     Use: `check_resumable(target_costs)`, then `run(target_costs)` (or
     `train_shared()` and `train_variant(v)` for each of `variants(...)`).
     """
 
-    def __init__(self, data, pretrained, settings, work_dir, identity=(), verbose=2):
+    def __init__(self, data, pretrained, settings, work_dir, identity=(), verbose=2, strategy=None):
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = distribute.is_chief(self.strategy)
+        distribute.check_batch_size(settings.batch_size, self.strategy)
         self.method = methods_lib.get(settings.method)
         self.options = self.method.options(settings.options)
         self.data = data
@@ -171,7 +184,8 @@ class TransferJob:
         self.identity = list(identity)
         self.key = settings.key(identity=self.identity)
         keras.utils.set_random_seed(settings.seed)
-        self.base_model = task_model_lib.with_new_classifier(pretrained, len(data.class_names))
+        with self.strategy.scope():
+            self.base_model = task_model_lib.with_new_classifier(pretrained, len(data.class_names))
         self.steps = data.num_train_batches(settings.batch_size)
         if self.steps == 0:
             raise ValueError(
@@ -231,6 +245,8 @@ class TransferJob:
         directory = self._directory(name)
         checkpointing.check_resumable(directory, self._run(name, epochs))
         progress = checkpointing.read_progress(directory)
+        # Every worker must resume the same epoch (the chief's checkpoints, shared).
+        distribute.agree_across_workers(progress["epochs_done"], self.strategy)
         if progress["complete"]:
             print(f"   {name}: finished earlier, reusing its checkpoint", flush=True)
             checkpointing.load_state(self.model, directory, include_optimizer=False)
@@ -249,11 +265,16 @@ class TransferJob:
             augment=self.settings.augment,
         )
         callbacks = [
-            checkpointing.EpochCheckpoint(directory, epochs, run=self._run(name, epochs)),
-            keras.callbacks.TensorBoard(
-                os.path.join(self.work_dir, "logs", name), write_graph=False
-            ),
+            checkpointing.EpochCheckpoint(
+                directory, epochs, run=self._run(name, epochs), write=self.chief
+            )
         ]
+        if self.chief:
+            callbacks.append(
+                keras.callbacks.TensorBoard(
+                    os.path.join(self.work_dir, "logs", name), write_graph=False
+                )
+            )
         context = methods_lib.FitContext(
             settings=self.settings,
             options=self.options,
@@ -263,11 +284,13 @@ class TransferJob:
             verbose=self.verbose,
             variant=variant,
         )
-        self.method.fit(self.model, stage, data, context)
+        with distribute.training_scope(self.model, self.strategy):
+            self.method.fit(self.model, stage, data, context)
 
     def train_shared(self):
         """Builds the method's model and trains its shared stages; returns the model."""
-        self.model = self.method.build(self.base_model, self.settings, self.options)
+        with self.strategy.scope():
+            self.model = self.method.build(self.base_model, self.settings, self.options)
         for stage in self.method.shared_stages(self.settings, self.options):
             self._fit(stage, None)
         return self.model
@@ -284,7 +307,8 @@ class TransferJob:
         self.method.begin_variant(model, s, options, variant)
         for stage in self.method.variant_stages(s, options, variant):
             self._fit(stage, variant)
-        model.compile(loss=self.method.loss(options, s), metrics=["accuracy"])
+        with self.strategy.scope():
+            model.compile(loss=self.method.loss(options, s), metrics=["accuracy"])
         deployed = self.method.deploy(model)
         batch = next(iter(self.test))[0]
         row = {
@@ -340,7 +364,11 @@ class TransferJob:
         """#Param. and bytes from what the task stores, the same for every method."""
         stored = self.method.task_state(model)
         path = self.task_state_path(variant)
-        task_bytes = stored.save(path)
+        if self.chief:
+            task_bytes = stored.save(path)
+        else:  # the chief stores it; the size is measured on a scratch copy
+            with tempfile.TemporaryDirectory() as scratch:
+                task_bytes = stored.save(os.path.join(scratch, os.path.basename(path)))
         backbone = self.backbone_parameters
         return {
             "task_parameters": stored.num_parameters,

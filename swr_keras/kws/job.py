@@ -52,9 +52,13 @@ class Job(TransferJob):
     Args:
         corpus: the task's `KwsCorpus` (`tasks.list_task`).
         pretrained: the pre-trained multi-lingual task model.
-        settings, work_dir, identity, verbose: as `TransferJob`.
+        settings, work_dir, identity, verbose, strategy: as `TransferJob`.
     """
 
-    def __init__(self, corpus, pretrained, settings, work_dir, identity=(), verbose=2):
+    def __init__(
+        self, corpus, pretrained, settings, work_dir, identity=(), verbose=2, strategy=None
+    ):
         self.corpus = corpus
-        super().__init__(KwsData(corpus), pretrained, settings, work_dir, identity, verbose)
+        super().__init__(
+            KwsData(corpus), pretrained, settings, work_dir, identity, verbose, strategy
+        )

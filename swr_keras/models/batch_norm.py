@@ -31,6 +31,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     - in training the moving variance is updated with the unbiased batch
       variance (`n / (n - 1)` times the biased one Keras uses).
 
+    With `synchronized=True` (set while a stage trains on several replicas,
+    `swr_keras.distribute.training_scope`) the moments are the global
+    batch's, computed outside the fused kernel.
+
     Defaults are the reference's epsilon 1e-5 and momentum 0.1 (Keras 0.9).
 
     Args:
@@ -42,6 +46,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         super().__init__(momentum=momentum, epsilon=epsilon, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
+        if self.synchronized and training and self.trainable and self._fusable(inputs, mask, True):
+            return self._synchronized_call(inputs)
         if not self._fusable(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         x = ops.cast(inputs, "float32")
@@ -74,12 +80,41 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             )
         return ops.cast(outputs, self.compute_dtype)
 
-    def _fusable(self, inputs, mask):
+    def _synchronized_call(self, inputs):
+        """Training over several replicas: the moments of the global batch (`synchronized`).
+
+        The fused kernel sees one replica's batch only; Keras' synchronised
+        moments are all-reduced (and differentiated) across replicas. The
+        moving variance stays unbiased, over the global batch's count.
+        """
+        x = ops.cast(inputs, "float32")
+        mean, variance = ops.moments(x, axes=[0, 1, 2], synchronized=True)
+        count = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+        context = tf.distribute.get_replica_context()
+        if context is not None:
+            count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
+        outputs = ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=-1,
+            offset=self.beta if self.center else None,
+            scale=self.gamma if self.scale else None,
+            epsilon=self.epsilon,
+        )
+        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + unbiased * (1.0 - self.momentum)
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+    def _fusable(self, inputs, mask, synchronized_ok=False):
         return (
             keras.backend.backend() == "tensorflow"
             and mask is None
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
             and not self.renorm
-            and not self.synchronized
+            and (synchronized_ok or not self.synchronized)
         )

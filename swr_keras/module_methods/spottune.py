@@ -29,6 +29,7 @@ are shared: the stem convolution is fine-tuned, the others stay frozen.
 import keras
 from keras import ops
 
+from swr_keras import distribute
 from swr_keras.gumbel import gumbel_softmax
 from swr_keras.model_walk import iter_layers
 from swr_keras.models import task_model as task_model_lib
@@ -69,7 +70,10 @@ class BlockPolicy(keras.layers.Layer):
     def call(self, logits, training=None):
         pairs = ops.reshape(logits, (-1, self.num_blocks, 2))
         if training:
-            return gumbel_softmax(pairs, self.temperature, seed=self.seed_generator)[..., 1]
+            # Noise drawn for the global batch, each replica keeping its rows
+            # (swr_keras.distribute); on one device as keras.random.uniform.
+            uniform = distribute.replica_uniform(ops.shape(pairs), self.seed_generator)
+            return gumbel_softmax(pairs, self.temperature, uniform=uniform)[..., 1]
         return ops.cast(pairs[..., 1] > pairs[..., 0], logits.dtype)
 
     def compute_output_shape(self, input_shape):
