@@ -54,7 +54,7 @@ DATASETS = (
 )
 # The short schedule of the synthetic default (epochs of stage 1a, 1b and 2):
 # it fits the 15 minutes the example has on a 2-core machine.
-SYNTHETIC_EPOCHS = (8, 8, 8)
+SYNTHETIC_EPOCHS = (20, 10, 20)
 PAPER_EPOCHS = 50
 # Synthetic objects fill a third to two thirds of the image; crops of the
 # reference's 8 % would often hold no object at all.
@@ -96,14 +96,14 @@ flags.DEFINE_enum(
     "convolutions), weights converted from torchvision (TAPS and the paper used v1.5).",
 )
 flags.DEFINE_integer("image_size", None, "Input size; default the backbone's (ResNet-50: 224).")
-flags.DEFINE_integer("supernet_epochs", None, "Epochs of stage 1a (default: 50 real, 8 synthetic).")
-flags.DEFINE_integer("policy_epochs", None, "Epochs of stage 1b (default: 50 real, 8 synthetic).")
+flags.DEFINE_integer("supernet_epochs", None, "Epochs of stage 1a (default: 50; synthetic 20).")
+flags.DEFINE_integer("policy_epochs", None, "Epochs of stage 1b (default: 50; synthetic 10).")
 flags.DEFINE_integer(
     "reparam_epochs",
     None,
-    "Epochs of stage 2 and of the single-stage baselines (default: 50 real, 8 synthetic).",
+    "Epochs of stage 2 and of the single-stage baselines (default: 50; synthetic 20).",
 )
-flags.DEFINE_list("learning_rate", ["1e-2"], "SGD learning rate(s) (paper grid: 5e-3,1e-2,2e-2).")
+flags.DEFINE_list("learning_rate", ["2e-2"], "SGD learning rate(s) (paper grid: 5e-3,1e-2,2e-2).")
 flags.DEFINE_list("weight_decay", ["1e-4"], "Weight decay value(s) (paper grid: 1e-4,0).")
 flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam"], "Optimizer of every stage (paper: sgd).")
 flags.DEFINE_float("momentum", 0.9, "SGD momentum (paper: 0.9).")

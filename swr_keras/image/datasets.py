@@ -212,11 +212,10 @@ def _synthetic_task(name, cache_dir):
 
     domain = name[len(SYNTHETIC_PREFIX) :]
     root = synthetic_images.ensure_corpus(cache_dir or default_cache_dir())
-    return _folder_task(
-        name,
-        os.path.join(root, domain),
-        f"synthetic image corpus {os.path.basename(root)}, domain {domain}",
-    )
+    task = _folder_task(name, os.path.join(root, domain), "")
+    # Where the cache is does not matter: the corpus is the same everywhere.
+    description = f"synthetic image corpus {os.path.basename(root)}, domain {domain}"
+    return dataclasses.replace(task, description=description)
 
 
 def _folder_task(name, root, origin):

@@ -30,8 +30,8 @@ def SmallResNet(
     """Builds the small ResNet as a task model: feature extractor + classifier.
 
     With the default widths and 10 classes: 12 convolutions (stem, 8 in the
-    blocks, 3 shortcuts), 305,226 learnable parameters (Keras'
-    `count_params()` adds 960 BN moving statistics).
+    blocks, 3 shortcuts), 308,826 learnable parameters (Keras'
+    `count_params()` adds 1,440 BN moving statistics).
 
     Args:
         num_classes: outputs of the classifier.

@@ -83,6 +83,7 @@ def test_a_data_dir_without_the_files_exits_2_naming_the_missing_one(tmp_path):
     )
 
 
+@pytest.mark.slow  # trains, exports and converts two models in a recipe run: 40-70 s on 2 cores
 def test_two_methods_end_to_end_leave_every_output(image_cache, tiny_backbone_path, tmp_path):
     out, exports = tmp_path / "run", tmp_path / "exports"
     result = run_recipe(
