@@ -73,10 +73,10 @@ def write_domain(output_dir, domain, sizes, seed=0, size=IMAGE_SIZE, progress=Tr
                 image = render_image(domain, split, class_name, index, seed=seed, size=size)
                 Image.fromarray(image).save(os.path.join(folder, f"{index:04d}.png"))
             done += count
-            if progress:
+            if progress and sys.stdout.isatty():
                 print(f"\r   {domain}: {done}/{total} images", end="", flush=True)
     if progress:
-        print(flush=True)
+        print(f"\r   {domain}: {total} images", flush=True)
 
 
 def ensure_corpus(cache_dir, seed=0, sizes=None, progress=True):
