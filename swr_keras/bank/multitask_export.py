@@ -159,12 +159,12 @@ def export_multitask(bank, export_base, *, names=None, version=None, kernels="de
         variables = [*model.trainable_variables, *model.non_trainable_variables]
         architecture = (
             entry.method,
-            features_shape,
+            tuple(model.input_shape),  # BC-ResNet's time axis is None: all clip lengths
             len(model.trainable_variables),
             tuple((tuple(v.shape), str(v.dtype)) for v in variables),
         )
         if architecture not in forwards:
-            forwards[architecture] = _shared_forward(model, features_shape)
+            forwards[architecture] = _shared_forward(model)
         logits = _logits_function(forwards[architecture], sources, features_shape)
         logit_functions.append(logits)
         functions[entry.name], functions[f"{entry.name}_log_mel"] = _task_signatures(
@@ -228,12 +228,13 @@ def _bytes(variables):
     return int(sum(v.shape.num_elements() * v.dtype.size for v in variables))
 
 
-def _shared_forward(model, features_shape):
+def _shared_forward(model):
     """`(log_mel, values) -> float32 logits` of `model`'s architecture, every variable a value.
 
     One `tf.function` for all the tasks of one architecture (method, class
-    count): the SavedModel stores its graph once, in its function library,
-    and each task's signatures call it with that task's values.
+    count, input shape: every clip length when the time axis is `None`): the
+    SavedModel stores its graph once, in its function library, and each
+    task's signatures call it with that task's values.
     """
     variables = [*model.trainable_variables, *model.non_trainable_variables]
     num_trainable = len(model.trainable_variables)
@@ -247,7 +248,7 @@ def _shared_forward(model, features_shape):
     return tf.function(
         forward,
         input_signature=[
-            tf.TensorSpec((None,) + features_shape, tf.float32),
+            tf.TensorSpec(model.input_shape, tf.float32),
             [tf.TensorSpec(v.shape, v.dtype) for v in variables],
         ],
     )
