@@ -396,14 +396,7 @@ def multilingual_accuracies(pretrained, corpus, class_names=None):
     Raises:
         ValueError: a task class the pre-trained model does not know.
     """
-    class_names = list(class_names or tasks.multilingual_class_names())
-    missing = [name for name in corpus.class_names if name not in class_names]
-    if missing:
-        raise ValueError(
-            f"The multi-lingual model does not know the task's classes {missing}. "
-            f"Its classes: {class_names}"
-        )
-    columns = np.array([class_names.index(name) for name in corpus.class_names])
+    columns = task_columns(corpus.class_names, class_names or tasks.multilingual_class_names())
     accuracies = {}
     for name, split in (("test", "test"), ("validation", "valid")):
         hits = []
@@ -412,6 +405,22 @@ def multilingual_accuracies(pretrained, corpus, class_names=None):
             hits.append(np.argmax(scores, axis=-1) == np.asarray(y))
         accuracies[f"{name}_accuracy"] = float(np.mean(np.concatenate(hits)))
     return accuracies
+
+
+def task_columns(task_class_names, class_names):
+    """The index among `class_names` (the model's outputs) of each task class, in task order.
+
+    Raises:
+        ValueError: a task class the model does not know.
+    """
+    class_names = list(class_names)
+    missing = [name for name in task_class_names if name not in class_names]
+    if missing:
+        raise ValueError(
+            f"The multi-lingual model does not know the task's classes {missing}. "
+            f"Its classes: {class_names}"
+        )
+    return np.array([class_names.index(name) for name in task_class_names])
 
 
 def _to_json(value):

@@ -14,8 +14,6 @@ cosine-annealed, so that the two rows of Table 2 differ in the staging only.
 What a task stores and deploys is SWR's.
 """
 
-import keras
-
 from swr_keras.methods.base import Stage
 from swr_keras.methods.registry import register
 from swr_keras.methods.swr import Swr
@@ -48,17 +46,13 @@ class NotStaged(Swr):
 
     def fit(self, model, stage, data, context):
         s = context.settings
-        total_steps = stage.epochs * context.steps_per_epoch
         model.set_stage("joint")
-        model.compile(
-            optimizer=PolicyRateAdam(
-                keras.optimizers.schedules.CosineDecay(s.learning_rate, decay_steps=total_steps),
-                policy_variables=model.policy_network.trainable_variables,
-                policy_rate_scale=s.policy_learning_rate / s.learning_rate,
-            ),
-            loss=self.loss(context.options),
-            metrics=["accuracy"],
+        optimizer = with_policy_rate(
+            s.make_optimizer(s.learning_rate, stage.epochs * context.steps_per_epoch),
+            model.policy_network.trainable_variables,
+            s.policy_learning_rate / s.learning_rate,
         )
+        model.compile(optimizer=optimizer, loss=self.loss(context.options, s), metrics=["accuracy"])
         model.fit(
             data,
             epochs=stage.epochs,
@@ -69,34 +63,42 @@ class NotStaged(Swr):
         )
 
 
-class PolicyRateAdam(keras.optimizers.Adam):
-    """Adam whose learning rate is `policy_rate_scale` times larger for the policy network.
+def with_policy_rate(optimizer, policy_variables, policy_rate_scale):
+    """A copy of `optimizer` whose learning rate is `policy_rate_scale` times larger for the policy.
 
     One optimizer for the joint stage, so that its state checkpoints like
-    any stage's, with two rates: `learning_rate` (a schedule) for the
+    any stage's, with two rates: the job's (a cosine schedule) for the
     deltas and the classifier, and the same schedule scaled for the policy
     network's variables (SWR's stage-1b rate over its stage-1a rate).
 
     Args:
-        learning_rate: the rate (or schedule) of every variable but the policy's.
+        optimizer: a Keras optimizer (the job's `Settings.make_optimizer`).
         policy_variables: the policy network's trainable variables.
-        policy_rate_scale: the policy's rate over `learning_rate`, > 0.
+        policy_rate_scale: the policy's rate over the others', > 0.
     """
+    if not policy_rate_scale > 0:
+        raise ValueError(
+            f"policy_rate_scale must be > 0. Received: policy_rate_scale={policy_rate_scale}"
+        )
+    base = type(optimizer)
+    cls = type(f"PolicyRate{base.__name__}", (_PolicyRate, base), {})
+    copy = cls.from_config(optimizer.get_config())
+    copy.policy_rate_scale = float(policy_rate_scale)
+    copy.policy_variables = list(policy_variables)
+    return copy
 
-    def __init__(self, learning_rate, policy_variables, policy_rate_scale, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        if not policy_rate_scale > 0:
-            raise ValueError(
-                f"policy_rate_scale must be > 0. Received: policy_rate_scale={policy_rate_scale}"
-            )
-        self.policy_rate_scale = float(policy_rate_scale)
-        self._policy_variables = list(policy_variables)
-        self._policy_indices = frozenset()
+
+class _PolicyRate:
+    """Mixed into a Keras optimizer: scales the learning rate of `policy_variables`."""
+
+    policy_rate_scale = 1.0
+    policy_variables = ()
+    _policy_indices = frozenset()
 
     def build(self, variables):
         super().build(variables)
         self._policy_indices = frozenset(
-            self._get_variable_index(variable) for variable in self._policy_variables
+            self._get_variable_index(variable) for variable in self.policy_variables
         )
 
     def update_step(self, gradient, variable, learning_rate):

@@ -131,13 +131,17 @@ def test_not_staged_is_one_joint_stage_evaluated_at_the_binarised_policy(
     assert row["test_accuracy"] == pytest.approx(float(np.mean(np.concatenate(hits))), abs=1e-6)
 
 
-def test_not_staged_policy_learns_at_the_policy_learning_rate():
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_not_staged_policy_learns_at_the_policy_learning_rate(optimizer):
     policy = keras.Variable(np.zeros(3, "float32"))
     other = keras.Variable(np.zeros(3, "float32"))
-    optimizer = not_staged.PolicyRateAdam(1e-3, policy_variables=[policy], policy_rate_scale=10.0)
+    settings = job_lib.Settings(optimizer=optimizer, momentum=0.0)
+    optimizer = not_staged.with_policy_rate(
+        settings.make_optimizer(1e-3, total_steps=1000), [policy], policy_rate_scale=10.0
+    )
     gradient = np.ones(3, "float32")
     optimizer.apply_gradients([(gradient, policy), (gradient, other)])
-    # Adam's first step moves every weight by its learning rate (the gradient's sign).
+    # A first step of Adam (or plain SGD, gradient 1) moves every weight by its learning rate.
     np.testing.assert_allclose(other.numpy(), -1e-3, rtol=1e-3)
     np.testing.assert_allclose(policy.numpy(), -1e-2, rtol=1e-3)
 
