@@ -57,6 +57,8 @@ def check_flags():
 
     if not FLAGS["task"].using_default_value:
         raise ValueError(f"--task is kws.py's; use --tasks. Received: --task={FLAGS.task}")
+    if not FLAGS["method"].using_default_value:
+        raise ValueError(f"--method is kws.py's; use --methods. Received: --method={FLAGS.method}")
     if FLAGS.unknown_words:
         raise ValueError("--unknown_words is for kws.py --task=folder; the grid's tasks are fixed.")
     tables = _choices("table", FLAGS.table, reproduce.TABLES)

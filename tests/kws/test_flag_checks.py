@@ -166,6 +166,7 @@ def test_reproduce_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
         ({"cost_weighting": "equal"}, "--cost_weighting is set by the rows of Table 2"),
         ({"supernet": False}, "--supernet is set by the rows of Table 2"),
         ({"task": "mc_kws"}, "--task is kws.py's; use --tasks. Received: --task=mc_kws"),
+        ({"method": "taps"}, "--method is kws.py's; use --methods. Received: --method=taps"),
         ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
         ({"lora_budget": 0.0}, "--lora_budget must be in (0, 1]"),
         ({"results_dir": f"{blocker}/r"}, f"--results_dir={blocker}/r cannot be created"),
