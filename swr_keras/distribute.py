@@ -46,19 +46,19 @@ FLAG_HELP = (
 def parse(value):
     """`(kind, devices)` of a `--distribute` value; a one-line ValueError if it is malformed."""
     text = str(value).strip()
-    kind, _, rest = text.partition(":")
+    kind, colon, rest = text.partition(":")
     if kind not in KINDS:
         raise ValueError(
             f"--distribute must be one of {', '.join(KINDS)} (or mirrored:DEVICE,DEVICE). "
             f"Received: --distribute={value}"
         )
     devices = [device.strip() for device in rest.split(",") if device.strip()]
-    if rest and kind != MIRRORED:
+    if colon and kind != MIRRORED:
         raise ValueError(
             f"--distribute={kind} takes no device list; only mirrored:DEVICE,... does. "
             f"Received: --distribute={value}"
         )
-    if kind == MIRRORED and rest and not devices:
+    if kind == MIRRORED and colon and not devices:
         raise ValueError(
             "--distribute=mirrored: needs device names after the colon, e.g. "
             f"mirrored:/gpu:0,/gpu:1. Received: --distribute={value}"
