@@ -277,9 +277,11 @@ def agree_across_workers(value, strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return int(value)
-    local = strategy.run(lambda: tf.constant(int(value), tf.int64))
-    low = int(strategy.reduce("MIN", local, axis=None))
-    high = int(strategy.reduce("MAX", local, axis=None))
+    local = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([int(value)], tf.int64)
+    )
+    values = strategy.gather(local, axis=0).numpy()
+    low, high = int(values.min()), int(values.max())
     if low != high:
         raise ValueError(
             f"The workers found different checkpoints (epochs done from {low} to {high}). Put "

@@ -155,6 +155,13 @@ def main(argv):
         out["resumed/epochs_done"] = np.array(done)
         for index, variable in enumerate(resumed.variables):
             out[f"resumed/var/{index:03d}/{variable.path}"] = np.asarray(variable.numpy())
+    out["agreed"] = np.array(distribute.agree_across_workers(3, strategy))
+    try:  # each worker passes its own index: only one worker can agree with itself
+        index = strategy.cluster_resolver.task_id if args.multi_worker else 0
+        distribute.agree_across_workers(index, strategy)
+        out["disagreement"] = np.array("")
+    except ValueError as error:
+        out["disagreement"] = np.array(str(error))
     if distribute.is_chief(strategy):
         np.savez(args.out, **out)
 
