@@ -163,7 +163,7 @@ def test_a_killed_stage_resumes_under_both_strategies(runs):
 def test_workers_that_see_different_checkpoints_are_refused(runs):
     assert int(runs["multi_worker"]["agreed"]) == 3
     message = str(runs["multi_worker"]["disagreement"])
-    assert "epochs done from 0 to 1" in message and "shared" in message
+    assert "epochs done from 0 to 1" in message and "storage every machine shares" in message
     assert str(runs["mirrored"]["disagreement"]) == ""  # one machine always agrees
 
 
