@@ -58,6 +58,12 @@ flags.DEFINE_string(
     "export_dir", "saved_models", "TF Serving exports go to <export_dir>/<model name>/<version>/."
 )
 flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
+flags.DEFINE_string(
+    "bank",
+    "",
+    "Add each result to the task bank in this directory (recipes/bank.py), named "
+    "<task>_<method>[_c<cost>]; checked before training.",
+)
 recipe_cli.define_distribute_flag()
 
 
@@ -96,6 +102,13 @@ def main(argv):
             strategy=strategy,
         )
         job.check_resumable(costs)
+        if FLAGS.bank:
+            from swr_keras.bank import from_run
+
+            names = [
+                from_run.default_task_name(FLAGS.task, FLAGS.method, v) for v in job.variants(costs)
+            ]
+            from_run.check_can_add(FLAGS.bank, names, pretrained)
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 
@@ -107,12 +120,25 @@ def main(argv):
         job,
         task=FLAGS.task,
         flags_text=" ".join(sys.argv[1:]),
+        data={
+            "task": FLAGS.task,
+            "data_dir": FLAGS.data_dir,
+            "task_options": kws_flags.task_options(),
+        },
     )
     job.train_shared()
     report.add_policy(costs)  # methods with a policy network only
     for row, model in job.run(costs):
         report.add_result(row, model)
     report.finish(seconds=time.time() - start)
+    if FLAGS.bank and job.chief:  # only the chief wrote the results
+        try:
+            for entry in from_run.add_run(
+                FLAGS.bank, FLAGS.output_dir, pretrained_path, backbone_model=pretrained
+            ):
+                print(f"added {entry.name} to the task bank {FLAGS.bank}")
+        except ValueError as error:
+            recipe_cli.fail(PROGRAM, error)
 
 
 if __name__ == "__main__":

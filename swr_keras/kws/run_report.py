@@ -20,10 +20,13 @@ class RunReport:
         job: the `swr_keras.kws.job.Job`.
         task: the task name, part of the export names.
         flags_text: the command line, recorded in metrics.json.
+        data: how the task's data was found (task, data_dir, options),
+            recorded in metrics.json for a task bank (`swr_keras.bank`).
     """
 
-    def __init__(self, output_dir, export_dir, job, task, flags_text=""):
+    def __init__(self, output_dir, export_dir, job, task, flags_text="", data=None):
         self.output_dir = output_dir
+        self.data = data
         self.export_dir = export_dir
         self.job = job
         self.task = task
@@ -122,19 +125,8 @@ class RunReport:
         return self._test_arrays
 
     def _representative_inputs(self):
-        """Un-augmented training examples in a seeded order, for int8 calibration."""
-        data = tasks.evaluation_dataset(
-            self.job.corpus, "train", shuffle_seed=self.job.settings.seed
-        )
-        inputs = np.concatenate(
-            [
-                x
-                for x, _ in data.take(
-                    -(-REPRESENTATIVE_EXAMPLES // self.job.settings.batch_size)
-                ).as_numpy_iterator()
-            ]
-        )
-        return inputs[:REPRESENTATIVE_EXAMPLES]
+        settings = self.job.settings
+        return representative_inputs(self.job.corpus, settings.seed, settings.batch_size)
 
     # -- summary ----------------------------------------------------------------
     def finish(self, seconds):
@@ -172,6 +164,9 @@ class RunReport:
             "command": "python recipes/kws.py " + self.flags_text,
             "task": self.task,
             "class_names": list(self.job.corpus.class_names),
+            "clip_samples": int(self.job.corpus.clip_samples),
+            "sample_rate": int(self.job.corpus.sample_rate),
+            "data": self.data,
             "settings": self.job.settings_dict(),
             "backbone_parameters": backbone,
             "results": self.rows,
@@ -184,6 +179,13 @@ class RunReport:
             json.dump(metrics, file, indent=2, default=_to_json)
         os.replace(temp, path)
         print(f"metrics written to {path} ({seconds:.0f} s)")
+
+
+def representative_inputs(corpus, seed, batch_size):
+    """Un-augmented training examples in a seeded order, for int8 calibration."""
+    data = tasks.evaluation_dataset(corpus, "train", shuffle_seed=seed)
+    batches = data.take(-(-REPRESENTATIVE_EXAMPLES // batch_size)).as_numpy_iterator()
+    return np.concatenate([x for x, _ in batches])[:REPRESENTATIVE_EXAMPLES]
 
 
 def _to_json(value):
