@@ -36,11 +36,6 @@ ONE_DEVICE = "one_device"
 MIRRORED = "mirrored"
 MULTI_WORKER = "multi_worker"
 KINDS = (ONE_DEVICE, MIRRORED, MULTI_WORKER)
-FLAG_HELP = (
-    "Devices that train: one_device; mirrored (every GPU of this machine) or "
-    "mirrored:/gpu:0,/gpu:1 (the devices named); multi_worker (the machines of the "
-    "TF_CONFIG environment variable; every machine runs the same command)."
-)
 
 
 def parse(value):
