@@ -11,7 +11,10 @@ is `w0 + delta` computed in the graph (as the paper's reparametrisation; the
 sum is the one `merge` folds, so the outputs equal the merged model's), with
 `kernels="merged"` the task stores the merged kernel instead (same bytes, no
 additions per request). A method whose stored task is no `TaskState`
-(fine-tuning, adapters) simply stores what differs from the backbone.
+(fine-tuning, adapters) simply stores what differs from the backbone. The
+graph is shared too: the tasks of one architecture (method and class count)
+call one traced function with their own variable values, so the SavedModel
+holds one copy of the model's graph, not one per task.
 
 Signatures, for every task `<name>`: `<name>` takes `waveform` float32
 `[batch, clip_samples]`; `<name>_log_mel` takes `log_mel`; both return
@@ -147,13 +150,22 @@ def export_multitask(bank, export_base, *, names=None, version=None, kernels="de
         sources = _task_sources(entry.name, method, stored, base, model, store, kernels)
         key = (entry.clip_samples, entry.sample_rate)
         if key not in front_ends:
-            front_ends[key] = LogMel(sample_rate=entry.sample_rate)
+            front_ends[key] = _FrontEnd(*key)
         tasks.append((entry, model, sources, front_ends[key]))
 
-    functions, logit_functions = {}, []
+    functions, logit_functions, forwards = {}, [], {}
     for entry, model, sources, front_end in tasks:
         features_shape = tuple(front_end.compute_output_shape((None, entry.clip_samples))[1:])
-        logits = _logits_function(model, sources, features_shape)
+        variables = [*model.trainable_variables, *model.non_trainable_variables]
+        architecture = (
+            entry.method,
+            tuple(model.input_shape),  # BC-ResNet's time axis is None: all clip lengths
+            len(model.trainable_variables),
+            tuple((tuple(v.shape), str(v.dtype)) for v in variables),
+        )
+        if architecture not in forwards:
+            forwards[architecture] = _shared_forward(model)
+        logits = _logits_function(forwards[architecture], sources, features_shape)
         logit_functions.append(logits)
         functions[entry.name], functions[f"{entry.name}_log_mel"] = _task_signatures(
             entry, logits, front_end, features_shape
@@ -196,24 +208,61 @@ def export_multitask(bank, export_base, *, names=None, version=None, kernels="de
     }
 
 
+class _FrontEnd:
+    """`LogMel` as one `tf.function` per clip length, shared by every task's signatures."""
+
+    def __init__(self, clip_samples, sample_rate):
+        self.layer = LogMel(sample_rate=sample_rate)
+        self.function = tf.function(
+            self.layer, input_signature=[tf.TensorSpec([None, clip_samples], tf.float32)]
+        )
+
+    def __call__(self, waveform):
+        return self.function(waveform)
+
+    def compute_output_shape(self, shape):
+        return self.layer.compute_output_shape(shape)
+
+
 def _bytes(variables):
     return int(sum(v.shape.num_elements() * v.dtype.size for v in variables))
 
 
-def _logits_function(model, sources, features_shape):
-    """`log_mel -> float32 logits` of `model` with every variable read from `sources`.
+def _shared_forward(model):
+    """`(log_mel, values) -> float32 logits` of `model`'s architecture, every variable a value.
 
-    One `tf.function` per task, which every signature of the task calls: the
-    SavedModel stores the task's graph once, in its function library.
+    One `tf.function` for all the tasks of one architecture (method, class
+    count, input shape: every clip length when the time axis is `None`): the
+    SavedModel stores its graph once, in its function library, and each
+    task's signatures call it with that task's values.
     """
+    variables = [*model.trainable_variables, *model.non_trainable_variables]
     num_trainable = len(model.trainable_variables)
 
-    def logits(log_mel):
-        values = [_value(source) for source in sources]
+    def forward(log_mel, values):
         outputs, _ = model.stateless_call(
-            values[:num_trainable], values[num_trainable:], log_mel, training=False
+            list(values[:num_trainable]), list(values[num_trainable:]), log_mel, training=False
         )
         return tf.cast(outputs, tf.float32)
+
+    return tf.function(
+        forward,
+        input_signature=[
+            tf.TensorSpec(model.input_shape, tf.float32),
+            [tf.TensorSpec(v.shape, v.dtype) for v in variables],
+        ],
+    )
+
+
+def _logits_function(forward, sources, features_shape):
+    """`log_mel -> logits` of one task: its values computed from `sources`, then `forward`.
+
+    A `tf.function` of its own, so that the task's signatures share its reads
+    and sums instead of each holding a copy.
+    """
+
+    def logits(log_mel):
+        return forward(log_mel, [_value(source) for source in sources])
 
     return tf.function(
         logits, input_signature=[tf.TensorSpec((None,) + features_shape, tf.float32)]
