@@ -118,7 +118,7 @@ def assert_same_training(run, reference):
             np.testing.assert_allclose(logs[key], value, rtol=0, atol=TOLERANCE, err_msg=key)
 
 
-# The four processes (the `runs` fixture, shared by the four tests below) start
+# The four processes (the `runs` fixture, shared by the five tests below) start
 # TensorFlow and trace three stages each: about 50 s of CPU on 2 cores.
 @pytest.mark.slow
 def test_mirrored_over_two_devices_trains_every_stage_as_one_device(runs):
