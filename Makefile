@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup kws demo test lint check-wheel clean
+.PHONY: setup kws sketch demo test lint check-wheel clean
 
 KWS_FLAGS ?= --target_cost=0.5
 
@@ -22,6 +22,10 @@ setup: $(VENV)/.installed
 
 kws: $(VENV)/.installed
 	$(BIN)/python recipes/kws.py $(KWS_FLAGS)
+
+# The image example: SWR, fine-tune all and the classifier alone on synthetic sketches.
+sketch: $(VENV)/.installed
+	$(BIN)/python recipes/sketch.py --target_cost=0.1
 
 demo: $(VENV)/.installed
 	$(BIN)/python recipes/demo.py

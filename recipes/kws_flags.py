@@ -14,21 +14,24 @@ BACKBONES = ("bc_resnet", "res15")
 FLAGS = flags.FLAGS
 
 
-def define_method_flags():
+def define_method_flags(method_flag=True):
     """`--method` (help from the registry) and every registered method's own options.
+
+    `method_flag=False` leaves `--method` to the recipe (e.g. a list of methods).
 
     Each field of a method's `Options` dataclass becomes a flag of its name
     (prefixed with the method's name by the registry's rule), its default and
     its help; the type comes from the default.
     """
     methods = recipe_cli.quiet_import("swr_keras.methods")
-    flags.DEFINE_string(
-        "method",
-        "swr",
-        "Transfer method, one of: "
-        + "; ".join(f"{m.name} = {m.help.rstrip('.')}" for m in methods.methods())
-        + ".",
-    )
+    if method_flag:
+        flags.DEFINE_string(
+            "method",
+            "swr",
+            "Transfer method, one of: "
+            + "; ".join(f"{m.name} = {m.help.rstrip('.')}" for m in methods.methods())
+            + ".",
+        )
     for method in methods.methods():
         for field in dataclasses.fields(method.Options):
             define = _DEFINE_BY_TYPE.get(type(field.default))

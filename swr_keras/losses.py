@@ -1,5 +1,6 @@
-"""The policy loss of SWR (equation 2) and its per-layer cost weights."""
+"""The policy loss of SWR (equation 2), its per-layer cost weights, and the smoothed task loss."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -78,3 +79,31 @@ def gated_cost(gates, cost_weights):
     """
     weights = ops.cast(ops.convert_to_tensor(cost_weights), "float32")
     return ops.sum(ops.cast(gates, "float32") * weights, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="swr_keras")
+class SparseLabelSmoothingCrossentropy(keras.losses.Loss):
+    """Cross-entropy on logits with integer labels and label smoothing.
+
+    (Keras' `SparseCategoricalCrossentropy` has no label smoothing.) The
+    number of classes is the logits' last axis.
+
+    Args:
+        label_smoothing: in [0, 1); the target puts `1 - label_smoothing +
+            label_smoothing / classes` on the label, as PyTorch's
+            `CrossEntropyLoss(label_smoothing=...)`.
+    """
+
+    def __init__(self, label_smoothing=0.1, name="label_smoothing_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            targets, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -410,10 +410,42 @@ def cosine_adam(learning_rate, total_steps):
     The optimizer of every SWR stage in the paper (KWS); baselines trained
     beside SWR should use it too, for a like-for-like comparison.
     """
+    return cosine_optimizer(learning_rate, total_steps)
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def cosine_optimizer(
+    learning_rate, total_steps, *, optimizer="adam", momentum=0.9, weight_decay=0.0
+):
+    """Adam or SGD with momentum, learning rate cosine-annealed to 0 over `total_steps`.
+
+    The paper's KWS stages use Adam without weight decay (`cosine_adam`), its
+    image stages SGD (momentum 0.9) with weight decay 1e-4 or 0, following
+    the TAPS and Rep-Net code.
+
+    Args:
+        learning_rate: the initial learning rate.
+        total_steps: optimizer steps over which it decays to 0.
+        optimizer: `"adam"` or `"sgd"`.
+        momentum: SGD's momentum (Adam ignores it).
+        weight_decay: decoupled weight decay (Keras' `weight_decay`); 0 for none.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}. Received: optimizer={optimizer!r}"
+        )
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay}")
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, decay_steps=max(int(total_steps), 1)
     )
-    return keras.optimizers.Adam(learning_rate=schedule)
+    if optimizer == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=schedule, momentum=momentum, weight_decay=weight_decay or None
+        )
+    return keras.optimizers.Adam(learning_rate=schedule, weight_decay=weight_decay or None)
 
 
 def fit_stage(
@@ -434,12 +466,13 @@ def fit_stage(
     reinitialize_deltas=True,
     verbose="auto",
     run_eagerly=False,
+    optimizer=None,
 ):
     """Runs one SWR stage: `set_stage`, compile with Adam + cosine decay, `fit`.
 
     The learning rate is cosine-annealed from `learning_rate` to 0 over the
     stage and the temperature from `temperature[0]` to `temperature[1]`, as in
-    the paper (Adam, no weight decay).
+    the paper (KWS: Adam, no weight decay; images: pass `optimizer`).
 
     Args:
         trainer: an `SWRTrainer`.
@@ -456,6 +489,9 @@ def fit_stage(
         reinitialize_deltas: see `SWRTrainer.set_stage`.
         run_eagerly: passed to `compile`; tracing dominates the time of a
             few steps on a large model (tests), not of a real training run.
+        optimizer: `None` for `cosine_adam`, or a function `(learning_rate,
+            total_steps) -> optimizer` (e.g. `Settings.make_optimizer` of a
+            job, or `functools.partial(cosine_optimizer, optimizer="sgd")`).
 
     Returns:
         The `History` of `fit`.
@@ -478,8 +514,9 @@ def fit_stage(
             )
         steps = cardinality
     trainer.set_stage(stage, target_cost=target_cost, reinitialize_deltas=reinitialize_deltas)
+    make_optimizer = cosine_adam if optimizer is None else optimizer
     trainer.compile(
-        optimizer=cosine_adam(learning_rate, int(epochs) * int(steps)),
+        optimizer=make_optimizer(learning_rate, int(epochs) * int(steps)),
         loss=loss,
         metrics=list(metrics),
         run_eagerly=run_eagerly,

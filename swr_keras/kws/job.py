@@ -1,317 +1,64 @@
-"""The KWS transfer job: any registered method (`swr_keras.methods`), one task.
+"""The KWS transfer job: `swr_keras.transfer_job.TransferJob` over a keyword-spotting corpus.
 
-The job knows no method by name: it builds the method's model, trains the
-method's stages, evaluates, and accounts for what every method stores the
-same way. Every stage trains through `fit` with an `EpochCheckpoint`, so a
-killed job run again with the same settings resumes from the last completed
-epoch of the stage it was in. Shared stages (SWR's super-net and policy
-network) are stored under a key of the settings they depend on, so a new
-target cost reuses them; each variant's stages (a target cost's stage 2, a
-baseline's one stage) have their own checkpoints, named with their epochs,
-and their result is kept once finished. Every checkpoint records the
-settings it was trained with; `Job.check_resumable` refuses to resume one
-under other settings.
-
-Every stage trains under the job's `tf.distribute` strategy (one device by
-default; `swr_keras.distribute`): models and optimizers are created in its
-scope and `fit` distributes the batches. Under several workers only the
-chief writes checkpoints, logs and task files; the others read the chief's
-checkpoints to resume, so the work directory must be on shared storage.
-
-Accounting, alike for every method: `task_parameters` is the learnable
-tensors the task stores (`StoredTask.learnable`; BN running statistics are
-not parameters), `task_bytes` the size of the stored task file (statistics
-included), and `mult_ratio` is measured on the deployed model.
+`KwsData` is what a KWS task gives the task-agnostic job (log-mel batches of
+a `KwsCorpus`); `Job` keeps the corpus at hand for the KWS exports.
 """
 
-import dataclasses
-import hashlib
-import json
-import os
-import tempfile
-
-import keras
 import numpy as np
-import tensorflow as tf
 
-from swr_keras import checkpointing, distribute
-from swr_keras import cost as cost_lib
-from swr_keras import methods as methods_lib
 from swr_keras.kws import tasks
-from swr_keras.models import task_model as task_model_lib
-
-CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
-CHECKPOINT_VERSION = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """What a job trains with; every field is a flag of `recipes/kws.py`.
-
-    `options` holds the method's own settings (its `Options` fields) as a
-    dict; empty for methods without any, which keeps their checkpoint keys
-    as they were before methods had options.
-    """
-
-    method: str = "swr"
-    supernet_epochs: int = 2
-    policy_epochs: int = 3
-    reparam_epochs: int = 3
-    learning_rate: float = 1e-3
-    policy_learning_rate: float = 1e-2
-    policy_loss_weight: float = 1.0
-    temperature: tuple = (2.0, 0.5)
-    bn_affine: bool = False
-    batch_size: int = 50
-    augment: bool = True
-    seed: int = 0
-    options: dict = dataclasses.field(default_factory=dict)
-
-    def recorded(self):
-        """The settings as a dict, `options` left out when empty."""
-        fields = dataclasses.asdict(self)
-        if not fields["options"]:
-            fields.pop("options")
-        return fields
-
-    def key(self, **extra):
-        """A short hash of the settings that determine the shared stages (and `extra`)."""
-        fields = self.recorded()
-        fields.pop("reparam_epochs")
-        fields.update(extra)
-        text = json.dumps(fields, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+from swr_keras.transfer_job import (  # noqa: F401  re-exported for the KWS recipes and tests
+    CHECKPOINT_VERSION,
+    CONTROLLABILITY_COSTS,
+    Settings,
+    TaskData,
+    TransferJob,
+)
 
 
-class Job:
-    """One task, one pre-trained model, one method; trains and evaluates.
+class KwsData(TaskData):
+    """A `KwsCorpus` (`tasks.list_task`) as a job's `TaskData`: log-mel batches."""
+
+    def __init__(self, corpus):
+        self.corpus = corpus
+        self.class_names = corpus.class_names
+
+    def num_train_batches(self, batch_size):
+        return tasks.num_batches(self.corpus, "train", batch_size, drop_remainder=True)
+
+    def training_batches(self, *, batch_size, seed, first_epoch, epochs, augment):
+        return tasks.epoch_datasets(
+            self.corpus,
+            batch_size=batch_size,
+            seed=seed,
+            first_epoch=first_epoch,
+            epochs=epochs,
+            augment=augment,
+        )
+
+    def evaluation_batches(self, split, *, batch_size):
+        return tasks.evaluation_dataset(self.corpus, split, batch_size=batch_size)
+
+    def representative_inputs(self, count, *, seed):
+        """Un-augmented training examples in a seeded order."""
+        data = tasks.evaluation_dataset(self.corpus, "train", shuffle_seed=seed)
+        batches = data.take(-(-count // 100))  # evaluation batches hold 100 clips
+        return np.concatenate([x for x, _ in batches.as_numpy_iterator()])[:count]
+
+
+class Job(TransferJob):
+    """One KWS task, one pre-trained model, one method; trains and evaluates.
 
     Args:
         corpus: the task's `KwsCorpus` (`tasks.list_task`).
         pretrained: the pre-trained multi-lingual task model.
-        settings: `Settings`; `settings.method` names a registered method.
-        work_dir: checkpoints, TensorBoard logs and stored task states go here.
-        identity: extra strings that make the shared stages distinct (task,
-            data, pre-trained file); part of the checkpoint key.
-        verbose: Keras `fit` verbosity.
-        strategy: the `tf.distribute.Strategy` every stage trains under
-            (`distribute.strategy_from_flag`); default: one device.
-
-    Use: `check_resumable(target_costs)`, then `run(target_costs)` (or
-    `train_shared()` and `train_variant(v)` for each of `variants(...)`).
+        settings, work_dir, identity, verbose, strategy: as `TransferJob`.
     """
 
     def __init__(
         self, corpus, pretrained, settings, work_dir, identity=(), verbose=2, strategy=None
     ):
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.chief = distribute.is_chief(self.strategy)
-        distribute.check_batch_size(settings.batch_size, self.strategy)
-        self.method = methods_lib.get(settings.method)
-        self.options = self.method.options(settings.options)
         self.corpus = corpus
-        self.settings = settings
-        self.work_dir = work_dir
-        self.verbose = verbose
-        self.identity = list(identity)
-        self.key = settings.key(identity=self.identity)
-        keras.utils.set_random_seed(settings.seed)
-        with self.strategy.scope():
-            self.base_model = task_model_lib.with_new_classifier(
-                pretrained, len(corpus.class_names)
-            )
-        self.steps = tasks.num_batches(corpus, "train", settings.batch_size, drop_remainder=True)
-        if self.steps == 0:
-            raise ValueError(
-                f"The training split has fewer clips than one batch ({settings.batch_size}). "
-                "Lower --batch_size."
-            )
-        self.test = tasks.evaluation_dataset(corpus, "test", batch_size=settings.batch_size)
-        self.valid = tasks.evaluation_dataset(corpus, "valid", batch_size=settings.batch_size)
-        self.input_shape = tuple(next(iter(self.test))[0].shape[1:])
-        self.backbone_parameters = cost_lib.count_parameters(self.base_model)
-        self.model = None
-
-    # -- stages -----------------------------------------------------------------
-    def _directory(self, name):
-        return os.path.join(
-            self.work_dir, "checkpoints", f"{self.settings.method}-{self.key}", name
+        super().__init__(
+            KwsData(corpus), pretrained, settings, work_dir, identity, verbose, strategy
         )
-
-    def _run(self, name, epochs):
-        """What a stage's checkpoint records: the settings its training depends on."""
-        settings = self.settings.recorded()
-        settings.pop("reparam_epochs")  # Shared stages outlive it; variant stages name it.
-        return {
-            "stage": name,
-            "epochs": int(epochs),
-            "identity": self.identity,
-            # 2: the SWR trainer's super-net state is among the saved variables;
-            # an older checkpoint is refused in one line instead of failing to load.
-            "checkpoint_version": CHECKPOINT_VERSION,
-            **settings,
-        }
-
-    def variants(self, target_costs=()):
-        """The target costs of a `takes_target_costs` method, else `[None]`."""
-        return list(target_costs) if self.method.takes_target_costs else [None]
-
-    def _stages(self, target_costs=()):
-        """Every `Stage` this job trains for `target_costs`."""
-        s, options = self.settings, self.options
-        stages = list(self.method.shared_stages(s, options))
-        for variant in self.variants(target_costs):
-            stages += self.method.variant_stages(s, options, variant)
-        return stages
-
-    def check_resumable(self, target_costs=()):
-        """Raises a one-line ValueError before any training if a checkpoint this
-        job would resume was written under other settings (e.g. by an older
-        version of the job in the same output directory)."""
-        for stage in self._stages(target_costs):
-            checkpointing.check_resumable(
-                self._directory(stage.name), self._run(stage.name, stage.epochs)
-            )
-
-    def _fit(self, stage, variant):
-        """Trains one stage with checkpoints; loads a finished stage instead."""
-        name, epochs = stage.name, stage.epochs
-        directory = self._directory(name)
-        checkpointing.check_resumable(directory, self._run(name, epochs))
-        progress = checkpointing.read_progress(directory)
-        # Every worker must resume the same epoch (the chief's checkpoints, shared).
-        distribute.agree_across_workers(progress["epochs_done"], self.strategy)
-        if progress["complete"]:
-            print(f"   {name}: finished earlier, reusing its checkpoint", flush=True)
-            checkpointing.load_state(self.model, directory, include_optimizer=False)
-            return
-        done = progress["epochs_done"]
-        print(
-            f"== {name}: {epochs} epochs of {self.steps} steps"
-            + (f", resuming after epoch {done}" if done else ""),
-            flush=True,
-        )
-        data = tasks.epoch_datasets(
-            self.corpus,
-            batch_size=self.settings.batch_size,
-            seed=self.settings.seed,
-            first_epoch=done,
-            epochs=epochs,
-            augment=self.settings.augment,
-        )
-        callbacks = [
-            checkpointing.EpochCheckpoint(
-                directory, epochs, run=self._run(name, epochs), write=self.chief
-            )
-        ]
-        if self.chief:
-            callbacks.append(
-                keras.callbacks.TensorBoard(
-                    os.path.join(self.work_dir, "logs", name), write_graph=False
-                )
-            )
-        context = methods_lib.FitContext(
-            settings=self.settings,
-            options=self.options,
-            steps_per_epoch=self.steps,
-            callbacks=callbacks,
-            initial_epoch=done,
-            verbose=self.verbose,
-            variant=variant,
-        )
-        with distribute.training_scope(self.model, self.strategy):
-            self.method.fit(self.model, stage, data, context)
-
-    def train_shared(self):
-        """Builds the method's model and trains its shared stages; returns the model."""
-        with self.strategy.scope():
-            self.model = self.method.build(self.base_model, self.settings, self.options)
-        for stage in self.method.shared_stages(self.settings, self.options):
-            self._fit(stage, None)
-        return self.model
-
-    def train_variant(self, variant=None):
-        """Trains one variant (a target cost, or `None`); returns `(result row, deployed model)`.
-
-        A variant finished by an earlier run is not retrained: its checkpoint
-        is loaded and evaluated again.
-        """
-        if self.model is None:
-            self.train_shared()
-        s, options, model = self.settings, self.options, self.model
-        self.method.begin_variant(model, s, options, variant)
-        for stage in self.method.variant_stages(s, options, variant):
-            self._fit(stage, variant)
-        with self.strategy.scope():
-            model.compile(loss=self.method.loss(options), metrics=["accuracy"])
-        deployed = self.method.deploy(model)
-        batch = next(iter(self.test))[0]
-        row = {
-            "method": s.method,
-            "target_cost": None if variant is None else float(variant),
-            **self._accuracies(model),
-            **self.method.result_columns(model, variant),
-            # Shapes only: `base_model` may be the trained model (fine-tuning).
-            "mult_ratio": cost_lib.multiply_ratio(deployed, self.base_model, self.input_shape),
-            "deployed_max_abs_diff": float(
-                np.max(np.abs(deployed(batch, training=False) - model(batch, training=False)))
-            ),
-        }
-        row.update(self._accounting(model, variant))
-        return row, deployed
-
-    def run(self, target_costs=()):
-        """Yields `(result row, deployed model)` for every variant."""
-        for variant in self.variants(target_costs):
-            yield self.train_variant(variant)
-
-    # -- policy (methods with `has_policy`) ---------------------------------------
-    @staticmethod
-    def controllability_costs():
-        return CONTROLLABILITY_COSTS
-
-    def settings_dict(self):
-        return dataclasses.asdict(self.settings)
-
-    def controllability(self, costs=CONTROLLABILITY_COSTS):
-        """`{c: (gates, actual added-parameter ratio)}` of the binarised policy,
-        or `None` for a method without a policy."""
-        return self.method.controllability(self.model, costs)
-
-    def policy_layers(self):
-        return self.method.policy_layers(self.model)
-
-    # -- evaluation and accounting ------------------------------------------------
-    def _accuracies(self, model):
-        return {
-            f"{name}_accuracy": float(model.evaluate(data, verbose=0)[1])
-            for name, data in (("test", self.test), ("validation", self.valid))
-        }
-
-    def task_state_path(self, variant):
-        name = self.settings.method
-        if variant is not None:
-            name += f"_c{round(100 * variant):03d}"
-        return os.path.join(self.work_dir, "task_states", f"{name}.npz")
-
-    def _accounting(self, model, variant):
-        """#Param. and bytes from what the task stores, the same for every method."""
-        stored = self.method.task_state(model)
-        path = self.task_state_path(variant)
-        if self.chief:
-            task_bytes = stored.save(path)
-        else:  # the chief stores it; the size is measured on a scratch copy
-            with tempfile.TemporaryDirectory() as scratch:
-                task_bytes = stored.save(os.path.join(scratch, os.path.basename(path)))
-        backbone = self.backbone_parameters
-        return {
-            "task_parameters": stored.num_parameters,
-            "task_statistics": stored.num_statistics,
-            "task_bytes": int(task_bytes),
-            "task_state": path,
-            "backbone_parameters": backbone,
-            "parameters_backbone_plus_task": backbone + stored.num_parameters,
-            "param_ratio_two_tasks": cost_lib.multi_task_parameter_ratio(
-                backbone, [stored.num_parameters] * 2
-            ),
-        }

@@ -46,10 +46,11 @@ def export_tflite(model, output_dir, representative_inputs, *, name="model"):
     """
     check_plain_model(model)
     inputs = np.asarray(representative_inputs, np.float32)
-    if inputs.ndim != 4 or inputs.shape[0] < 1 or inputs.shape[-1] != 1:
+    # Log-mel features [N, num_mel_bins, frames, 1] for KWS, [N, height, width, 3] for images.
+    if inputs.ndim != 4 or inputs.shape[0] < 1 or inputs.shape[-1] not in (1, 3):
         raise ValueError(
-            "representative_inputs must be log-mel features [N, num_mel_bins, "
-            f"frames, 1] with N >= 1. Received shape {inputs.shape}."
+            "representative_inputs must be model inputs [N, height, width, channels] with "
+            f"N >= 1 and 1 (log-mel) or 3 (images) channels. Received shape {inputs.shape}."
         )
     check_model_shapes(model, inputs.shape[1:])
     module = function_module(

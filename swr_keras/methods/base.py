@@ -3,7 +3,7 @@
 A method turns the pre-trained task model (feature extractor `f` + a new
 classifier `g`, see `swr_keras.models.task_model`) into a trainable model,
 trains it in named stages, and says what one task stores and what it deploys.
-The job (`swr_keras.kws.job.Job`) runs any registered method the same way:
+The job (`swr_keras.transfer_job.TransferJob`) runs any registered method the same way:
 
 1. `build` once; every stage `fit`s and checkpoints this one model.
 2. `shared_stages`, trained once per job (SWR's super-net and policy network).
@@ -22,6 +22,8 @@ resumes at the last completed epoch of any method's stage.
 import dataclasses
 
 import keras
+
+from swr_keras.losses import SparseLabelSmoothingCrossentropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,9 +121,12 @@ class Method:
     def check_options(self, options):
         """Raises a one-line ValueError naming a bad option value and the fix."""
 
-    def loss(self, options):
-        """The task loss of every stage (logits in)."""
+    def loss(self, options, settings=None):
+        """The task loss of every stage (logits in), with the job's label smoothing."""
         del options
+        smoothing = getattr(settings, "label_smoothing", 0.0)
+        if smoothing:
+            return SparseLabelSmoothingCrossentropy(smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     # -- training -----------------------------------------------------------------

@@ -1,10 +1,9 @@
-"""What the two fine-tune baselines share: one stage, Adam with cosine decay like SWR's stages."""
+"""What the two fine-tune baselines share: one stage, the job's optimiser, cosine decay."""
 
 import keras
 
 from swr_keras.methods.base import Method, Stage
 from swr_keras.methods.stored_task import StoredTask
-from swr_keras.training import cosine_adam
 
 
 class FineTune(Method):
@@ -15,10 +14,10 @@ class FineTune(Method):
 
     def fit(self, model, stage, data, context):
         model.compile(
-            optimizer=cosine_adam(
+            optimizer=context.settings.make_optimizer(
                 context.settings.learning_rate, stage.epochs * context.steps_per_epoch
             ),
-            loss=self.loss(context.options),
+            loss=self.loss(context.options, context.settings),
             metrics=["accuracy"],
         )
         model.fit(

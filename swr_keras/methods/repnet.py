@@ -7,8 +7,7 @@ model with its side modules. See `swr_keras.module_methods.repnet`.
 
 import dataclasses
 
-import keras
-
+from swr_keras.losses import SparseLabelSmoothingCrossentropy
 from swr_keras.methods.module_method import ModuleMethod
 from swr_keras.methods.registry import register
 from swr_keras.module_methods import repnet
@@ -24,34 +23,6 @@ class RepNetOptions:
         default=0.1,
         metadata={"help": "Label smoothing of the loss (official scripts: 0.1 to 0.7)."},
     )
-
-
-@keras.saving.register_keras_serializable(package="swr_keras")
-class SparseLabelSmoothingCrossentropy(keras.losses.Loss):
-    """Cross-entropy on logits with integer labels and label smoothing.
-
-    (Keras' `SparseCategoricalCrossentropy` has no label smoothing.) The
-    number of classes is the logits' last axis.
-
-    Args:
-        label_smoothing: in [0, 1); the target puts `1 - label_smoothing +
-            label_smoothing / classes` on the label, as PyTorch's
-            `CrossEntropyLoss(label_smoothing=...)`.
-    """
-
-    def __init__(self, label_smoothing=0.1, name="label_smoothing_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
-        targets = keras.ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
-        return keras.losses.categorical_crossentropy(
-            targets, y_pred, from_logits=True, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 @register
@@ -77,7 +48,9 @@ class RepNet(ModuleMethod):
                 f"Received: repnet_label_smoothing={options.repnet_label_smoothing!r}"
             )
 
-    def loss(self, options):
+    def loss(self, options, settings=None):
+        # Rep-Net's own smoothing replaces the job's, as its official scripts set it.
+        del settings
         return SparseLabelSmoothingCrossentropy(options.repnet_label_smoothing)
 
     def transform(self, base_model, settings, options):

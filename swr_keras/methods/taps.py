@@ -102,7 +102,7 @@ class Taps(ReparamMethod):
                 stage.epochs * context.steps_per_epoch,
                 gradient_accumulation_steps=accumulation if accumulation > 1 else None,
             ),
-            loss=self.loss(options),
+            loss=self.loss(options, context.settings),
             metrics=["accuracy"],
         )
         model.fit(

@@ -80,3 +80,47 @@ def test_merge_equals_reparametrized_model(model):
 @pytest.mark.slow
 def test_four_swr_stages_run_and_change_only_what_they_may(model):
     run_swr_stages(model, images(4), np.arange(4) % 10, batch_size=2)
+
+
+def test_v15_moves_the_stride_to_the_3x3_convolution_with_the_same_weights():
+    v1 = feature_extractor(resnet50(10, input_shape=SMALL))
+    v15 = feature_extractor(resnet50(10, input_shape=SMALL, variant="v1.5"))
+    assert [tuple(w.shape) for w in v1.weights] == [tuple(w.shape) for w in v15.weights]
+    for stage in (3, 4, 5):
+        first, middle = f"conv{stage}_block1_1_conv", f"conv{stage}_block1_2_conv"
+        assert v1.get_layer(first).strides == (2, 2) and v1.get_layer(middle).strides == (1, 1)
+        assert v15.get_layer(first).strides == (1, 1) and v15.get_layer(middle).strides == (2, 2)
+    assert v1.output_shape == v15.output_shape == (None, 2048)
+    with pytest.raises(ValueError, match="Received: variant='v2'"):
+        resnet50(10, input_shape=SMALL, variant="v2")
+
+
+@pytest.mark.slow  # builds two ResNet-50s and converts 161 tensors: 30-60 s on 2 cores
+def test_torchvision_state_dict_loads_into_v15(tmp_path):
+    from swr_keras.models.resnet50 import torchvision_names
+
+    keras.utils.set_random_seed(1)
+    source = feature_extractor(resnet50(10, input_shape=SMALL, variant="v1.5"))
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for keras_name, torch_name in torchvision_names().items():
+        layer = source.get_layer(keras_name)
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.bias.assign(np.zeros(layer.filters))  # torchvision's convolutions have none
+            arrays[f"{torch_name}.weight"] = np.transpose(layer.kernel.numpy(), (3, 2, 0, 1))
+        else:
+            layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape))
+            for key, variable in zip(
+                ("weight", "bias", "running_mean", "running_var"), layer.weights
+            ):
+                arrays[f"{torch_name}.{key}"] = variable.numpy()
+    path = str(tmp_path / "resnet50_torchvision.npz")
+    np.savez(path, **arrays)
+    loaded = feature_extractor(resnet50(10, path, input_shape=SMALL, variant="v1.5"))
+    x = images(2)
+    np.testing.assert_allclose(loaded(x), source(x), rtol=1e-4, atol=1e-4)
+    del arrays["layer3.0.bn2.running_var"]
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="has no 'layer3.0.bn2.running_var'"):
+        resnet50(10, path, input_shape=SMALL, variant="v1.5")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from swr_keras import methods
-from swr_keras.methods.repnet import SparseLabelSmoothingCrossentropy
+from swr_keras.losses import SparseLabelSmoothingCrossentropy
 from swr_keras.methods.stored_task import StoredTask
 from swr_keras.module_methods import module_state
 from tests.module_methods import helpers
