@@ -43,7 +43,7 @@ from swr_keras import methods as methods_lib
 from swr_keras.models import task_model as task_model_lib
 
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 
 # Settings added after the KWS job had checkpoints: recorded (and part of the
@@ -54,7 +54,11 @@ _LATER_DEFAULTS = {
     "momentum": 0.9,
     "weight_decay": 0.0,
     "label_smoothing": 0.0,
+    "binarization": "budget",
 }
+# Settings that change only the variant stages, which name them: left out of
+# the shared stages' key and record so that those stages are shared.
+_VARIANT_ONLY = ("reparam_epochs", "binarization")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    binarization: str = "budget"
 
     def recorded(self):
         """The settings as a dict; `options` left out when empty, later fields at their default."""
@@ -102,7 +107,8 @@ class Settings:
     def key(self, **extra):
         """A short hash of the settings that determine the shared stages (and `extra`)."""
         fields = self.recorded()
-        fields.pop("reparam_epochs")
+        for name in _VARIANT_ONLY:
+            fields.pop(name, None)
         fields.update(extra)
         text = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -207,13 +213,15 @@ class TransferJob:
     def _run(self, name, epochs):
         """What a stage's checkpoint records: the settings its training depends on."""
         settings = self.settings.recorded()
-        settings.pop("reparam_epochs")  # Shared stages outlive it; variant stages name it.
+        for field in _VARIANT_ONLY:  # Shared stages outlive them; variant stages name them.
+            settings.pop(field, None)
         return {
             "stage": name,
             "epochs": int(epochs),
             "identity": self.identity,
             # 2: the SWR trainer's super-net state is among the saved variables;
-            # an older checkpoint is refused in one line instead of failing to load.
+            # 3: stage 2 deploys budget gates (`binarization`), not the threshold.
+            # An older checkpoint is refused in one line instead of being reused.
             "checkpoint_version": CHECKPOINT_VERSION,
             **settings,
         }
