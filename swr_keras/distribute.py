@@ -36,29 +36,24 @@ ONE_DEVICE = "one_device"
 MIRRORED = "mirrored"
 MULTI_WORKER = "multi_worker"
 KINDS = (ONE_DEVICE, MIRRORED, MULTI_WORKER)
-FLAG_HELP = (
-    "Devices that train: one_device; mirrored (every GPU of this machine) or "
-    "mirrored:/gpu:0,/gpu:1 (the devices named); multi_worker (the machines of the "
-    "TF_CONFIG environment variable; every machine runs the same command)."
-)
 
 
 def parse(value):
     """`(kind, devices)` of a `--distribute` value; a one-line ValueError if it is malformed."""
     text = str(value).strip()
-    kind, _, rest = text.partition(":")
+    kind, colon, rest = text.partition(":")
     if kind not in KINDS:
         raise ValueError(
             f"--distribute must be one of {', '.join(KINDS)} (or mirrored:DEVICE,DEVICE). "
             f"Received: --distribute={value}"
         )
     devices = [device.strip() for device in rest.split(",") if device.strip()]
-    if rest and kind != MIRRORED:
+    if colon and kind != MIRRORED:
         raise ValueError(
             f"--distribute={kind} takes no device list; only mirrored:DEVICE,... does. "
             f"Received: --distribute={value}"
         )
-    if kind == MIRRORED and rest and not devices:
+    if kind == MIRRORED and colon and not devices:
         raise ValueError(
             "--distribute=mirrored: needs device names after the colon, e.g. "
             f"mirrored:/gpu:0,/gpu:1. Received: --distribute={value}"
@@ -277,9 +272,11 @@ def agree_across_workers(value, strategy=None):
     strategy = strategy or tf.distribute.get_strategy()
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return int(value)
-    local = strategy.run(lambda: tf.constant(int(value), tf.int64))
-    low = int(strategy.reduce("MIN", local, axis=None))
-    high = int(strategy.reduce("MAX", local, axis=None))
+    local = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([int(value)], tf.int64)
+    )
+    values = strategy.gather(local, axis=0).numpy()
+    low, high = int(values.min()), int(values.max())
     if low != high:
         raise ValueError(
             f"The workers found different checkpoints (epochs done from {low} to {high}). Put "

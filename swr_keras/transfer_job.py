@@ -241,10 +241,14 @@ class TransferJob:
     def check_resumable(self, target_costs=()):
         """Raises a one-line ValueError before any training if a checkpoint this
         job would resume was written under other settings (e.g. by an older
-        version of the job in the same output directory)."""
+        version of the job in the same output directory), or if the workers of
+        a multi-worker run see different checkpoints."""
         for stage in self._stages(target_costs):
-            checkpointing.check_resumable(
-                self._directory(stage.name), self._run(stage.name, stage.epochs)
+            directory = self._directory(stage.name)
+            checkpointing.check_resumable(directory, self._run(stage.name, stage.epochs))
+            # Workers that see different checkpoints (no shared storage) cannot resume together.
+            distribute.agree_across_workers(
+                checkpointing.read_progress(directory)["epochs_done"], self.strategy
             )
 
     def _fit(self, stage, variant):

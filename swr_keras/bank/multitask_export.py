@@ -319,11 +319,23 @@ def _mixed_signature(tasks, logit_functions):
         positions = tf.dynamic_partition(rows, task_id, num_tasks)
         probabilities, class_ids, labels = [], [], []
         for t in range(num_tasks):
-            answer = _predictions(logit_functions[t](parts[t]), label_tables[t])
-            classes = len(tasks[t][0].class_names)
-            probabilities.append(tf.pad(answer["probabilities"], [[0, 0], [0, width - classes]]))
-            class_ids.append(answer["class_id"])
-            labels.append(answer["label"])
+
+            def run(t=t):
+                answer = _predictions(logit_functions[t](parts[t]), label_tables[t])
+                classes = len(tasks[t][0].class_names)
+                padding = [[0, 0], [0, width - classes]]
+                return tf.pad(answer["probabilities"], padding), answer["class_id"], answer["label"]
+
+            def nothing():
+                return tf.zeros([0, width]), tf.zeros([0], tf.int64), tf.zeros([0], tf.string)
+
+            # A task absent from the batch is skipped: no work, and oneDNN's convolution fails
+            # on an empty batch in BC-ResNet ("input depth must be evenly divisible by filter
+            # depth").
+            answer = tf.cond(tf.shape(parts[t])[0] > 0, run, nothing)
+            probabilities.append(answer[0])
+            class_ids.append(answer[1])
+            labels.append(answer[2])
         return {
             "probabilities": tf.dynamic_stitch(positions, probabilities),
             "class_id": tf.dynamic_stitch(positions, class_ids),

@@ -257,7 +257,7 @@ class TaskBank:
 
     def entry(self, name):
         """The `TaskEntry` of `name` (task.json read and checked, files not hashed)."""
-        path = os.path.join(self.tasks_dir, name)
+        path = os.path.join(self.tasks_dir, check_task_name(name))
         if not os.path.isdir(path):
             raise BankError(
                 f"The bank {self.root} has no task {name!r}. Its tasks: "

@@ -82,6 +82,11 @@ def test_mixed_answers_each_example_with_its_task(exported, expected, waveforms)
         np.testing.assert_allclose(probabilities[row, : len(want)], want, atol=1e-5)
         assert not probabilities[row, len(want) :].any()
         assert out["class_id"].numpy()[row] == want.argmax()
+    # One task only: the other's part of the batch is empty and skipped.
+    only = loaded.signatures["mixed"](
+        waveform=tf.constant(waveforms[:2]), task_id=tf.constant([1, 1], tf.int32)
+    )
+    np.testing.assert_allclose(only["probabilities"][:, :3], expected[TASKS[1]][:2], atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="task_id"):
         loaded.signatures["mixed"](waveform=tf.constant(waveforms[:1]), task_id=tf.constant([2]))
 

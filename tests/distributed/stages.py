@@ -77,7 +77,9 @@ def resumed_supernet(strategy, directory):
     """The super-net stage killed after epoch 1's checkpoint, resumed by a new trainer."""
     import keras
 
-    from swr_keras import checkpointing
+    from swr_keras import checkpointing, distribute
+
+    chief = distribute.is_chief(strategy)
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -89,7 +91,7 @@ def resumed_supernet(strategy, directory):
             trainer,
             strategy,
             "supernet",
-            callbacks=[checkpointing.EpochCheckpoint(directory, EPOCHS), Kill()],
+            callbacks=[checkpointing.EpochCheckpoint(directory, EPOCHS, write=chief), Kill()],
         )
     except Killed:
         pass
@@ -99,10 +101,28 @@ def resumed_supernet(strategy, directory):
         resumed,
         strategy,
         "supernet",
-        callbacks=[checkpointing.EpochCheckpoint(directory, EPOCHS)],
+        callbacks=[checkpointing.EpochCheckpoint(directory, EPOCHS, write=chief)],
         initial_epoch=done,
     )
     return resumed, done
+
+
+def sampled(strategy):
+    """`replica_uniform` of each replica's half of a global batch, in replica order."""
+    import keras
+
+    from swr_keras import distribute
+
+    with strategy.scope():
+        seed = keras.random.SeedGenerator(5)
+
+    @tf.function
+    def draw():
+        local = BATCH // strategy.num_replicas_in_sync
+        return strategy.run(lambda: distribute.replica_uniform((local, 3), seed))
+
+    values = strategy.gather(draw(), axis=0)
+    return np.asarray(values)
 
 
 def main(argv):
@@ -122,7 +142,7 @@ def main(argv):
     else:
         strategy = distribute.strategy_from_flag("one_device")
 
-    out = {"replicas": np.array(strategy.num_replicas_in_sync)}
+    out = {"replicas": np.array(strategy.num_replicas_in_sync), "sampled": sampled(strategy)}
     trainer = build_trainer(strategy)
     for stage, target_cost in STAGES:
         logs = fit(trainer, strategy, stage, target_cost)
@@ -135,6 +155,13 @@ def main(argv):
         out["resumed/epochs_done"] = np.array(done)
         for index, variable in enumerate(resumed.variables):
             out[f"resumed/var/{index:03d}/{variable.path}"] = np.asarray(variable.numpy())
+    out["agreed"] = np.array(distribute.agree_across_workers(3, strategy))
+    try:  # each worker passes its own index: only one worker can agree with itself
+        index = strategy.cluster_resolver.task_id if args.multi_worker else 0
+        distribute.agree_across_workers(index, strategy)
+        out["disagreement"] = np.array("")
+    except ValueError as error:
+        out["disagreement"] = np.array(str(error))
     if distribute.is_chief(strategy):
         np.savez(args.out, **out)
 

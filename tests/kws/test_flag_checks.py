@@ -10,6 +10,7 @@ A case that passes every check reaches the sentinel and fails its test.
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -67,6 +68,8 @@ def run_cases(recipe, base, cases):
         text=True,
         timeout=600,
         cwd=recipe_path(".."),
+        # --distribute=multi_worker must find no TF_CONFIG (a case checks the message).
+        env={key: value for key, value in os.environ.items() if key != "TF_CONFIG"},
     )
     marker = [line for line in result.stdout.splitlines() if line.startswith("RESULTS")]
     assert marker, result.stderr[-3000:]
@@ -127,6 +130,9 @@ def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
             f"--export_dir={blocker}/exports cannot be created",
         ),
         ({"method": "lora_typo"}, "--method=lora_typo is unknown"),
+        ({"distribute": "bogus"}, "--distribute must be one of one_device, mirrored, multi_worker"),
+        ({"distribute": "mirrored:/gpu:9"}, "names device '/gpu:9', which this machine does not"),
+        ({"distribute": "multi_worker"}, "--distribute=multi_worker needs the TF_CONFIG"),
     ]
     base = [
         f"--data_dir={kws_data_dir}",
