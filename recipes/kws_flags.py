@@ -10,6 +10,7 @@ from recipes import recipe_cli
 
 TASKS = ("gsc2", "mc_kws", "folder")
 BACKBONES = ("bc_resnet", "res15")
+BINARIZATIONS = ("budget", "threshold")  # swr_keras.training.BINARIZATIONS, without importing TF
 
 FLAGS = flags.FLAGS
 
@@ -146,6 +147,13 @@ def define_training_flags():
         "bn_affine", False, "Also train BN gamma/beta (paper: off; ablation '+BN-affine')."
     )
     flags.DEFINE_string(
+        "binarization",
+        "budget",
+        "How stage 2 turns the policy into gates: budget (the layers the policy prefers, "
+        "within the target cost) or threshold (the paper's softmax > 0.5, which overshoots "
+        "small budgets after a short policy stage; BUILD.md, Controllability).",
+    )
+    flags.DEFINE_string(
         "cost_weighting",
         "parameters",
         "Per-layer cost weights r_l of the policy loss: parameters (the paper: each "
@@ -190,7 +198,11 @@ def parse_target_cost(text):
 def check_training_flags():
     """Every check of the shared flags that needs no data; raises a one-line error."""
     validation = recipe_cli.quiet_import("swr_keras.validation")
-    for flag, choices in (("task", TASKS), ("backbone", BACKBONES)):
+    for flag, choices in (
+        ("task", TASKS),
+        ("backbone", BACKBONES),
+        ("binarization", BINARIZATIONS),
+    ):
         if getattr(FLAGS, flag) not in choices:
             raise ValueError(
                 f"--{flag}={getattr(FLAGS, flag)} is unknown. Choose one of: {', '.join(choices)}."
@@ -290,6 +302,7 @@ def settings(method, **overrides):
         cost_weighting=FLAGS.cost_weighting,
         supernet=FLAGS.supernet,
         supernet_weight=FLAGS.supernet_weight,
+        binarization=FLAGS.binarization,
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,
         seed=FLAGS.seed,

@@ -5,7 +5,7 @@ from swr_keras.gumbel import gumbel_softmax
 from swr_keras.losses import layer_cost_weights, policy_loss
 from swr_keras.merge import merge
 from swr_keras.model_walk import batch_norm_layers, reparam_layers
-from swr_keras.policy_network import PolicyNetwork, binarize
+from swr_keras.policy_network import PolicyNetwork, binarize, budget_gates
 from swr_keras.reparametrize import reparametrize
 from swr_keras.task_state import TaskState, apply_task_state, extract_task_state
 from swr_keras.training import STAGES, SWRTrainer, TemperatureSchedule, fit_stage
@@ -22,6 +22,7 @@ __all__ = [
     "cost",
     "batch_norm_layers",
     "binarize",
+    "budget_gates",
     "extract_task_state",
     "fit_stage",
     "gumbel_softmax",

@@ -48,6 +48,9 @@ POLICY = "policy"
 REPARAM = "reparam"
 JOINT = "joint"
 STAGES = (SUPERNET, POLICY, REPARAM, JOINT)
+BUDGET = "budget"
+THRESHOLD = "threshold"
+BINARIZATIONS = (BUDGET, THRESHOLD)
 
 
 @keras.saving.register_keras_serializable(package="swr_keras")
@@ -66,6 +69,10 @@ class SWRTrainer(keras.Model):
         target_cost: the target cost used at inference in the policy and
             joint stages (and the one `"reparam"` was set up for).
         temperature: initial Gumbel-softmax temperature.
+        binarization: how `"reparam"` turns the policy into gates:
+            `"budget"` (`swr_keras.budget_gates`: the policy's preferred
+            layers within the target cost) or `"threshold"` (the paper's
+            `softmax(h(c))[0] > 0.5`, which can overshoot small budgets).
         seed: seed of the policy network and of the sampling of `c` and of
             the Gumbel noise.
 
@@ -92,6 +99,7 @@ class SWRTrainer(keras.Model):
         stage=SUPERNET,
         target_cost=0.5,
         temperature=2.0,
+        binarization=BUDGET,
         seed=None,
         **kwargs,
     ):
@@ -121,6 +129,7 @@ class SWRTrainer(keras.Model):
         self.policy_loss_weight = float(policy_loss_weight)
         self.cost_weighting = cost_weighting
         self.bn_affine = bool(bn_affine)
+        self.binarization = check_binarization(binarization)
         self.seed = seed
         self.cost_weights = layer_cost_weights(layers, cost_weighting)
         self.parameter_weights = layer_cost_weights(layers, PARAMETERS)
@@ -186,7 +195,7 @@ class SWRTrainer(keras.Model):
             self.supernet_state_saved.assign(False)
         if stage == REPARAM:
             self._restore_supernet_state(reinitialize_deltas)
-            gates = self.policy_network.binary_policy(float(self.target_cost.numpy()))
+            gates = self.deployment_policy(float(self.target_cost.numpy()))
         else:
             gates = np.ones(len(layers), "float32")
         for layer, gate in zip(layers, gates):
@@ -195,6 +204,13 @@ class SWRTrainer(keras.Model):
         self._apply_trainability()
         # The trainable variables changed: the optimizer must be rebuilt.
         self.compiled = False
+
+    def deployment_policy(self, target_cost):
+        """The 0/1 gates stage 2 deploys for `target_cost` (see `binarization`)."""
+        # The costs the policy was trained with: under the "equal r_l"
+        # ablation the budget counts layers, as that policy learned to.
+        weights = self.cost_weights if self.binarization == BUDGET else None
+        return self.policy_network.binary_policy(target_cost, cost_weights=weights)
 
     def fit(self, *args, **kwargs):
         # Variable trainability is not saved with a model; re-derive it from
@@ -328,6 +344,7 @@ class SWRTrainer(keras.Model):
                 "policy_loss_weight": self.policy_loss_weight,
                 "cost_weighting": self.cost_weighting,
                 "bn_affine": self.bn_affine,
+                "binarization": self.binarization,
                 "stage": self.stage,
                 "target_cost": float(self.target_cost.numpy()),
                 "temperature": float(self.temperature.numpy()),
@@ -362,6 +379,14 @@ def _task_layers(model):
         for layer in weighted_leaf_layers(model)
         if not isinstance(layer, (ReparamLayer, keras.layers.BatchNormalization))
     ]
+
+
+def check_binarization(binarization):
+    if binarization not in BINARIZATIONS:
+        raise ValueError(
+            f"binarization must be one of {BINARIZATIONS}. Received: binarization={binarization!r}"
+        )
+    return binarization
 
 
 def _check_stage(stage):

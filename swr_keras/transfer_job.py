@@ -43,7 +43,7 @@ from swr_keras import methods as methods_lib
 from swr_keras.models import task_model as task_model_lib
 
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 # The ablation settings of `Settings` (a method honours those in `Method.ablations`).
 ABLATIONS = ("cost_weighting", "supernet", "supernet_weight")
 
@@ -59,7 +59,11 @@ _LATER_DEFAULTS = {
     "cost_weighting": losses.PARAMETERS,
     "supernet": True,
     "supernet_weight": False,
+    "binarization": "budget",
 }
+# Settings that change only the variant stages, which name them: left out of
+# the shared stages' key and record so that those stages are shared.
+_VARIANT_ONLY = ("reparam_epochs", "binarization")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +104,7 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    binarization: str = "budget"
     cost_weighting: str = losses.PARAMETERS
     supernet: bool = True
     supernet_weight: bool = False
@@ -143,7 +148,7 @@ class Settings:
         so that jobs differing only in those share the stage's checkpoint.
         """
         fields = self.recorded()
-        for name in ("reparam_epochs", *ignore):
+        for name in (*_VARIANT_ONLY, *ignore):
             fields.pop(name, None)
         fields.update(extra)
         text = json.dumps(fields, sort_keys=True, default=str)
@@ -275,7 +280,8 @@ class TransferJob:
     def _run(self, name, epochs):
         """What a stage's checkpoint records: the settings its training depends on."""
         settings = self.settings.recorded()
-        settings.pop("reparam_epochs")  # Shared stages outlive it; variant stages name it.
+        for field in _VARIANT_ONLY:  # Shared stages outlive them; variant stages name them.
+            settings.pop(field, None)
         for ignored in self._ignored(name):
             settings.pop(ignored, None)
         return {
@@ -283,7 +289,8 @@ class TransferJob:
             "epochs": int(epochs),
             "identity": self.identity,
             # 2: the SWR trainer's super-net state is among the saved variables;
-            # an older checkpoint is refused in one line instead of failing to load.
+            # 3: stage 2 deploys budget gates (`binarization`), not the threshold.
+            # An older checkpoint is refused in one line instead of being reused.
             "checkpoint_version": CHECKPOINT_VERSION,
             **settings,
         }

@@ -96,3 +96,41 @@ def test_expected_cost_and_added_ratio_agree_for_saturated_logits():
     logits = np.array([[[50.0, -50.0], [-50.0, 50.0], [50.0, -50.0]]], "float32")
     np.testing.assert_allclose(expected_cost(logits, weights), [0.7], atol=1e-6)
     np.testing.assert_allclose(gated_cost(swr_keras.binarize(logits), weights), [0.7])
+
+
+def test_budget_gates_take_the_preferred_layers_that_fit():
+    # Margins order the layers 3, 0, 1, 2; layer 0 (0.5) does not fit in 0.45
+    # after layer 3 (0.1) and is skipped, so 1 and 2 still use the rest.
+    logits = np.array([[2.0, 0.0], [1.0, 0.0], [0.5, 0.0], [3.0, 0.0]])
+    weights = np.array([0.5, 0.2, 0.15, 0.15])
+    gates = swr_keras.budget_gates(logits, weights, 0.45)
+    np.testing.assert_array_equal(gates, [0, 1, 0, 1])
+    assert float(gates @ weights) <= 0.45
+    np.testing.assert_array_equal(swr_keras.budget_gates(logits, weights, 1.0), [1, 1, 1, 1])
+    np.testing.assert_array_equal(swr_keras.budget_gates(logits, weights, 0.0), [0, 0, 0, 0])
+    # A negative margin does not veto a layer: the budget decides, not the sign.
+    negative = swr_keras.budget_gates(-10.0 + logits, weights, 0.3)
+    np.testing.assert_array_equal(negative, [0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"shape \[4, 2\].*Received: logits.shape=\(3, 2\)"):
+        swr_keras.budget_gates(logits[:3], weights, 0.5)
+    with pytest.raises(ValueError, match="1.5"):
+        swr_keras.budget_gates(logits, weights, 1.5)
+
+
+def test_budget_policy_never_exceeds_the_budget_and_fills_it():
+    rng = np.random.default_rng(0)
+    policy = swr_keras.PolicyNetwork(num_layers=40, seed=0)
+    weights = rng.uniform(0.001, 0.1, 40)
+    weights /= weights.sum()
+    costs = np.linspace(0.0, 1.0, 21)
+    gates = policy.binary_policy(costs, cost_weights=weights)
+    spent = gates @ weights
+    assert np.all(spent <= costs + 1e-6)
+    # Whatever is left is smaller than every layer left out.
+    for c, g, s in zip(costs, gates, spent):
+        left_out = weights[g == 0]
+        assert left_out.size == 0 or c - s < left_out.min(), (c, s)
+    # Without cost weights: the paper's threshold rule.
+    np.testing.assert_array_equal(
+        policy.binary_policy(costs), swr_keras.binarize(policy(costs.reshape(-1, 1)))
+    )

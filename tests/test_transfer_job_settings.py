@@ -15,7 +15,14 @@ from swr_keras.transfer_job import Settings
 def _key_before_optimizer_settings(settings, **extra):
     """`Settings.key` as it was computed before the optimiser became a setting."""
     fields = dataclasses.asdict(settings)
-    for name in ("options", "optimizer", "momentum", "weight_decay", "label_smoothing"):
+    for name in (
+        "options",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "label_smoothing",
+        "binarization",
+    ):
         fields.pop(name)
     fields.pop("reparam_epochs")
     fields.update(extra)

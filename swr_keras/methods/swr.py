@@ -83,6 +83,7 @@ class Swr(ReparamMethod):
             policy_loss_weight=settings.policy_loss_weight,
             cost_weighting=settings.cost_weighting,
             bn_affine=settings.bn_affine,
+            binarization=settings.binarization,
             seed=settings.seed,
         )
 
@@ -95,6 +96,9 @@ class Swr(ReparamMethod):
 
     def variant_stages(self, settings, options, variant):
         name = f"stage2_reparam_c{variant:.2f}_e{settings.reparam_epochs}"
+        if settings.binarization != "budget":
+            # Other gates, other stage 2; stage 1 is the same and is shared.
+            name += f"_{settings.binarization}"
         return [Stage(name, settings.reparam_epochs, "reparam")]
 
     def begin_variant(self, model, settings, options, variant):
@@ -127,7 +131,7 @@ class Swr(ReparamMethod):
         return {
             c: (gates, cost_lib.added_parameter_ratio(model.model, gates))
             for c in costs
-            for gates in [model.policy_network.binary_policy(c)]
+            for gates in [model.deployment_policy(c)]
         }
 
     def policy_layers(self, model):

@@ -248,7 +248,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkey
         return {**recorded(name, epochs), "checkpoint_version": job_lib.CHECKPOINT_VERSION + 1}
 
     monkeypatch.setattr(job, "_run", next_version)
-    with pytest.raises(ValueError, match=r"checkpoint_version 2 -> 3"):
+    with pytest.raises(ValueError, match=r"checkpoint_version 3 -> 4"):
         job.check_resumable([0.5])
 
 
