@@ -22,6 +22,9 @@ def _key_before_optimizer_settings(settings, **extra):
         "weight_decay",
         "label_smoothing",
         "binarization",
+        "cost_weighting",
+        "supernet",
+        "supernet_weight",
     ):
         fields.pop(name)
     fields.pop("reparam_epochs")
