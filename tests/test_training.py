@@ -57,7 +57,9 @@ def mixed_policy(trainer):
 
 @pytest.fixture
 def trainer(conv_net):
-    return swr_keras.SWRTrainer(swr_keras.reparametrize(conv_net), seed=0)
+    # The threshold rule deploys exactly the layers `mixed_policy` picks, at
+    # every cost; budget gates have their own tests below.
+    return swr_keras.SWRTrainer(swr_keras.reparametrize(conv_net), binarization="threshold", seed=0)
 
 
 def run_stage(trainer, stage, rng, **kwargs):

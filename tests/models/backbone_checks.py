@@ -125,7 +125,10 @@ def run_swr_stages(backbone, x, y, batch_size):
     Returns the trainer after the "reparam" stage.
     """
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    trainer = swr_keras.SWRTrainer(swr_keras.reparametrize(backbone), seed=0)
+    # The threshold rule deploys exactly `alternate_policy`'s picks.
+    trainer = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(backbone), binarization="threshold", seed=0
+    )
     layers = swr_keras.reparam_layers(trainer.model)
     steps = max(len(x) // batch_size, 1)
     for stage in ("supernet", "policy", "joint", "reparam"):
