@@ -37,3 +37,12 @@ def write_text_atomically(path, text):
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def json_default(value):
+    """`json.dump`'s `default` for NumPy scalars and arrays (results, bank records)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot write {type(value).__name__} to JSON")

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from swr_keras import atomic_io
 from swr_keras.kws import report, tflite_export
 
 REPRESENTATIVE_EXAMPLES = 200
@@ -201,14 +202,6 @@ class RunReport:
         path = os.path.join(self.output_dir, "metrics.json")
         temp = f"{path}.tmp-{os.getpid()}"
         with open(temp, "w") as file:
-            json.dump(metrics, file, indent=2, default=_to_json)
+            json.dump(metrics, file, indent=2, default=atomic_io.json_default)
         os.replace(temp, path)
         print(f"metrics written to {path} ({seconds:.0f} s)")
-
-
-def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON")

@@ -29,6 +29,8 @@ import uuid
 
 import numpy as np
 
+from swr_keras import atomic_io
+
 BACKBONE_DIR = "backbone"
 BACKBONE_FILE = "model.keras"
 BACKBONE_INFO = "backbone.json"
@@ -130,7 +132,7 @@ def _checksum(record):
 def _write_json(path, record):
     record = dict(record, checksum=_checksum(record))
     with open(path, "w", encoding="utf-8") as file:
-        json.dump(record, file, indent=2, sort_keys=True, default=_to_json)
+        json.dump(record, file, indent=2, sort_keys=True, default=atomic_io.json_default)
         file.flush()
         os.fsync(file.fileno())
 
@@ -156,14 +158,6 @@ def _read_json(path):
             f"{FORMAT_VERSION}. Rebuild the bank with this version."
         )
     return record
-
-
-def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON")
 
 
 def _fsync_directory(path):

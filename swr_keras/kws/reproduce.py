@@ -201,7 +201,9 @@ def versions():
 
 def write_cell(path, record):
     """Writes one finished cell's record atomically (the marker that it is done)."""
-    atomic_io.write_text_atomically(path, json.dumps(record, indent=1, default=_to_json))
+    atomic_io.write_text_atomically(
+        path, json.dumps(record, indent=1, default=atomic_io.json_default)
+    )
 
 
 def read_cells(cells_dir):
@@ -421,11 +423,3 @@ def task_columns(task_class_names, class_names):
             f"Its classes: {class_names}"
         )
     return np.array([class_names.index(name) for name in task_class_names])
-
-
-def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot write {type(value).__name__} to JSON")
