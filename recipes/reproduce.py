@@ -4,6 +4,7 @@ r"""The paper's Table 1, Table 2 and Fig. 2 on this project's benchmark, as one 
     python recipes/reproduce.py --table=2 --figure=2        # the ablations and Fig. 2
     python recipes/reproduce.py --table=1,2 --figure=2 --seeds=0,1,2    # the whole grid
     python recipes/reproduce.py --table=1 --methods=swr,finetune_all --tasks=gsc2 --seeds=0
+    python recipes/reproduce.py --table=1,2 --report_only --readme=README.md   # README's Table 1
 
 Each cell (task x method or ablation x target cost x seed) trains through
 the job of recipes/kws.py (same flags, same defaults: --supernet_epochs,
@@ -13,7 +14,10 @@ cells are skipped and the cell it was in resumes from its last epoch. The
 tables (table1.md/.csv, table2.md/.csv) and Fig. 2 (controllability.png,
 policy_map.png, policy_map_equal.png, figure2.md) are rewritten from every
 finished cell after each job, so a partial grid already shows its numbers
-("-" for a cell not run). Res15 needs your own pre-trained --pretrained
+("-" for a cell not run), with table1_vs_paper.md setting Table 1 beside the
+paper's numbers; --readme=README.md also writes that table into README.md's
+block between <!-- table1-vs-paper:begin --> and <!-- table1-vs-paper:end -->.
+Res15 needs your own pre-trained --pretrained
 (--backbone=res15): the shipped backbone is BC-ResNet-8. Bad flags exit
 with status 2 and one line.
 """
@@ -46,6 +50,12 @@ flags.DEFINE_list(
 flags.DEFINE_string("results_dir", "results", "Tables, figures and cells/ (one JSON per cell).")
 flags.DEFINE_string("work_dir", "runs/reproduce", "The jobs' checkpoints and task files.")
 flags.DEFINE_bool("report_only", False, "Only rewrite the tables and figures from cells/.")
+flags.DEFINE_string(
+    "readme",
+    "",
+    "A Markdown file (e.g. README.md) whose block between <!-- table1-vs-paper:begin --> and "
+    "<!-- table1-vs-paper:end --> gets Table 1 beside the paper's (needs --table=1).",
+)
 kws_flags.define_method_flags()
 kws_flags.define_training_flags()
 flags.adopt_module_key_flags(kws_flags)
@@ -101,6 +111,16 @@ def check_flags():
     )
     backbone = reproduce.backbone_tag(FLAGS.backbone, FLAGS.tau)
     cells = reproduce.grid(backbone, **axes)  # checks --methods
+    if FLAGS.readme:
+        from swr_keras.kws import paper_comparison
+
+        if "1" not in tables or not paper_comparison.has_paper_numbers(backbone):
+            raise ValueError(
+                "--readme writes Table 1 beside the paper's: add --table=1 and use a backbone "
+                "the paper reports (bc_resnet with --tau=8, or res15). "
+                f"Received: --table={','.join(tables)}, backbone {backbone}"
+            )
+        paper_comparison.read_block_file(FLAGS.readme)
     recipe_cli.check_writable_dir("--results_dir", FLAGS.results_dir)
     recipe_cli.check_writable_dir("--work_dir", FLAGS.work_dir)
     return backbone, axes, cells
@@ -131,15 +151,19 @@ def main(argv):
         from swr_keras.kws import reproduce, tables
 
         def write_tables():
-            tables.write_all(
-                FLAGS.results_dir,
-                backbone,
-                axes["tables"],
-                axes["figures"],
-                axes["seeds"],
-                axes["costs"],
-                command,
-            )
+            try:
+                tables.write_all(
+                    FLAGS.results_dir,
+                    backbone,
+                    axes["tables"],
+                    axes["figures"],
+                    axes["seeds"],
+                    axes["costs"],
+                    command,
+                    readme=FLAGS.readme,
+                )
+            except ValueError as error:  # e.g. --readme's markers removed while the grid ran
+                recipe_cli.fail(PROGRAM, error)
 
         if FLAGS.report_only:
             write_tables()

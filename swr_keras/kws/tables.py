@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from swr_keras import atomic_io
-from swr_keras.kws import report
+from swr_keras.kws import paper_comparison, report
 from swr_keras.kws import reproduce as grid_lib
 
 MISSING = "-"
@@ -37,6 +37,11 @@ CSV_FIELDS = (
     "mult_ratio",
     "added_ratio",
     "seconds_mean",
+)
+VS_PAPER_EXPLANATION = (
+    "Top-1 test accuracy (%) after transfer; ours: mean (95 % CI half-width) over the n seeds "
+    "finished per task (Student's t), #Param. and #Mult. as in table1.md; the paper's: its "
+    "Table 1 as printed; - = not run, or a row the paper does not report."
 )
 FIGURE2_LABELS = {"swr": "SWR", "wo_supernet": "w/o super-net", "equal_rl": "equal r_l"}
 
@@ -121,9 +126,40 @@ def table1_markdown(cells, backbone, seeds, costs, header):
         ]
         out.append(
             f"| {_row_label(row, cost)} | {_backbone_name(backbone)} | {' | '.join(accuracies)} "
-            f"| {_ratio(_mean(both, 'param_ratio_two_tasks'))} "
-            f"| {_ratio(_mean(both, 'mult_ratio'))} | {_seconds(both)} |"
+            f"| {' | '.join(_cost_columns(found))} | {_seconds(both)} |"
         )
+    return "\n".join(out) + "\n"
+
+
+def _cost_columns(found):
+    """#Param. and #Mult. of one Table 1 row: means over both tasks' cells."""
+    both = found["gsc2"] + found["mc_kws"]
+    return _ratio(_mean(both, "param_ratio_two_tasks")), _ratio(_mean(both, "mult_ratio"))
+
+
+def table1_vs_paper_markdown(cells, backbone, seeds, costs):
+    """Table 1's rows, ours beside the paper's numbers (`paper_comparison.PAPER_TABLE1`).
+
+    Ours are "mean (95 % CI half-width)" over the `n` seeds finished per task
+    (one seed: half-width 0), #Param. and #Mult. as in `table1_markdown`; "-"
+    for a cell not run and for a row or target cost the paper does not report.
+    """
+    out = [
+        "| Method | n (GSC2/MC-KWS) | GSC2 ours | GSC2 paper | MC-KWS ours | MC-KWS paper "
+        "| #Param. ours | #Param. paper | #Mult. ours | #Mult. paper |",
+        "|---" * 10 + "|",
+    ]
+    for row, cost, found in _lines(cells, "1", backbone, seeds, costs):
+        counts = [len(found[task]) for task, _ in TASK_COLUMNS]
+        ours = [
+            accuracy_cell([r["result"]["test_accuracy"] for r in found[task]], count)
+            for (task, _), count in zip(TASK_COLUMNS, counts)
+        ]
+        ours += _cost_columns(found)
+        paper = paper_comparison.paper_row(backbone, row.name, cost)
+        pairs = " | ".join(f"{mine} | {theirs}" for mine, theirs in zip(ours, paper))
+        seen = MISSING if not any(counts) else "/".join(str(count) for count in counts)
+        out.append(f"| {_row_label(row, cost)} | {seen} | {pairs} |")
     return "\n".join(out) + "\n"
 
 
@@ -295,11 +331,21 @@ def figure2(cells, backbone, seeds, results_dir, suffix=""):
     return paths, lines
 
 
-def write_all(results_dir, backbone, tables, figures, seeds, costs, command):
-    """Writes every selected table (Markdown and CSV) and figure; returns the paths written."""
+def write_all(results_dir, backbone, tables, figures, seeds, costs, command, readme=""):
+    """Writes every selected table (Markdown and CSV) and figure; returns the paths written.
+
+    With Table 1 and a backbone the paper reports, also `table1_vs_paper.md`
+    (ours beside the paper's numbers) and, if `readme` names a Markdown file,
+    the same table into its block between `paper_comparison.BEGIN` and `END`.
+    """
     cells = Cells(grid_lib.read_cells(os.path.join(results_dir, "cells")))
     suffix = "" if backbone == "bc_resnet8" else f"_{backbone}"
     written = []
+    if readme and ("1" not in tables or not paper_comparison.has_paper_numbers(backbone)):
+        raise ValueError(
+            "A README's Table 1 block needs --table=1 and a backbone the paper reports "
+            f"(bc_resnet8, res15). Received: tables={list(tables)}, backbone={backbone}"
+        )
     for table in tables:
         explanations = {
             "1": "Top-1 test accuracy (%) after transfer, mean (95 % CI half-width) over seeds "
@@ -328,6 +374,21 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command):
             path = os.path.join(results_dir, f"table{table}{suffix}.{extension}")
             atomic_io.write_text_atomically(path, content)
             written.append(path)
+    if "1" in tables and paper_comparison.has_paper_numbers(backbone):
+        comparison = table1_vs_paper_markdown(cells, backbone, seeds, costs)
+        title = f"Table 1 beside the paper's, {_backbone_name(backbone)}"
+        header = header_lines(title, cells, backbone, seeds, command, VS_PAPER_EXPLANATION)
+        path = os.path.join(results_dir, f"table1_vs_paper{suffix}.md")
+        atomic_io.write_text_atomically(path, "\n".join([*header, "", comparison]))
+        written.append(path)
+        if readme:
+            source = os.path.join(results_dir, "cells", "")
+            intro = (
+                f"Generated by `{command}` from `{source}` (seeds {_join(seeds)}). "
+                + VS_PAPER_EXPLANATION
+            )
+            paper_comparison.write_block(readme, f"{intro}\n\n{comparison}")
+            written.append(readme)
     if figures:
         drawn = figure2(cells, backbone, seeds, results_dir, suffix)
         if drawn:

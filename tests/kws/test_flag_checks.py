@@ -176,6 +176,8 @@ def test_reproduce_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
         ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
         ({"lora_budget": 0.0}, "--lora_budget must be in (0, 1]"),
         ({"results_dir": f"{blocker}/r"}, f"--results_dir={blocker}/r cannot be created"),
+        # BC-ResNet-1 is not in the paper's Table 1.
+        ({"readme": str(blocker)}, "--readme writes Table 1 beside the paper's: add --table=1"),
     ]
     base = [
         "--table=1",
