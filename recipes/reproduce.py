@@ -114,13 +114,13 @@ def check_flags():
     if FLAGS.readme:
         from swr_keras.kws import paper_comparison
 
+        paper_comparison.read_block_file(FLAGS.readme)  # before the grid trains for hours
         if "1" not in tables or not paper_comparison.has_paper_numbers(backbone):
             raise ValueError(
                 "--readme writes Table 1 beside the paper's: add --table=1 and use a backbone "
                 "the paper reports (bc_resnet with --tau=8, or res15). "
                 f"Received: --table={','.join(tables)}, backbone {backbone}"
             )
-        paper_comparison.read_block_file(FLAGS.readme)
     recipe_cli.check_writable_dir("--results_dir", FLAGS.results_dir)
     recipe_cli.check_writable_dir("--work_dir", FLAGS.work_dir)
     return backbone, axes, cells

@@ -158,6 +158,8 @@ def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
 def test_reproduce_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- table1-vs-paper:begin -->\n<!-- table1-vs-paper:end -->\n")
     cases = [
         ({"table": ["3"]}, "--table=3 is unknown. Choose from: 1, 2."),
         ({"table": []}, "Choose what to reproduce: --table=1, --table=2 and/or --figure=2."),
@@ -176,8 +178,9 @@ def test_reproduce_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
         ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
         ({"lora_budget": 0.0}, "--lora_budget must be in (0, 1]"),
         ({"results_dir": f"{blocker}/r"}, f"--results_dir={blocker}/r cannot be created"),
+        ({"readme": str(blocker)}, f"{blocker} needs one '<!-- table1-vs-paper:begin -->' line"),
         # BC-ResNet-1 is not in the paper's Table 1.
-        ({"readme": str(blocker)}, "--readme writes Table 1 beside the paper's: add --table=1"),
+        ({"readme": str(readme)}, "--readme writes Table 1 beside the paper's: add --table=1"),
     ]
     base = [
         "--table=1",
