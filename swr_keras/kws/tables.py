@@ -343,8 +343,9 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
     written = []
     if readme and ("1" not in tables or not paper_comparison.has_paper_numbers(backbone)):
         raise ValueError(
-            "A README's Table 1 block needs --table=1 and a backbone the paper reports "
-            f"(bc_resnet8, res15). Received: tables={list(tables)}, backbone={backbone}"
+            "Writing Table 1 beside the paper's into a README needs '1' in tables and a backbone "
+            f"the paper reports (bc_resnet8, res15). Received: tables={list(tables)}, "
+            f"backbone={backbone}"
         )
     for table in tables:
         explanations = {
