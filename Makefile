@@ -30,8 +30,11 @@ sketch: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/python recipes/demo.py
 
+# One pytest-xdist worker per core of the 2-core CI machine; set PYTEST_WORKERS=0 to run in one process.
+PYTEST_WORKERS ?= 2
+
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q tests --durations=30
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests --durations=30
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

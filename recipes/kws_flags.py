@@ -182,6 +182,7 @@ def define_training_flags():
     flags.DEFINE_integer(
         "seed", 0, "Seed of the classifier, policy network, data order and augmentation."
     )
+    recipe_cli.define_run_eagerly_flag()
 
 
 def parse_target_cost(text):

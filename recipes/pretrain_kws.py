@@ -62,6 +62,8 @@ flags.DEFINE_string(
     "work_dir", "runs/pretrain_kws", "Checkpoints (for resuming) and TensorBoard logs."
 )
 
+recipe_cli.define_run_eagerly_flag()
+
 PROGRAM = "pretrain_kws.py"
 
 # What a checkpoint in --work_dir was trained with; resuming it under other

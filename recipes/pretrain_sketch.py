@@ -30,6 +30,8 @@ from recipes import recipe_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+recipe_cli.define_run_eagerly_flag()
+
 PROGRAM = "pretrain_sketch.py"
 SOURCE = "synthetic_photo"
 # Synthetic objects fill a third to two thirds of the image: crops of the

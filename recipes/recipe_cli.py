@@ -67,6 +67,19 @@ def define_distribute_flag():
     )
 
 
+def define_run_eagerly_flag():
+    """`--run_eagerly`: Keras steps run as Python, without tracing a graph (`run` applies it)."""
+    from absl import flags
+
+    flags.DEFINE_bool(
+        "run_eagerly",
+        False,
+        "Run every training and evaluation step eagerly instead of as a traced graph, as "
+        "Keras' compile(run_eagerly=True) does: for debugging, and for runs of a few steps, "
+        "where tracing costs more than it saves. Slower on real data; exports still trace.",
+    )
+
+
 def strategy_from_flag():
     """The strategy `--distribute` names, created before any model; prints where it trains.
 
@@ -107,6 +120,10 @@ def run(main, program):
 
     def main_without_info_logs(argv):
         logging.set_verbosity(logging.WARNING)
+        if "run_eagerly" in flags.FLAGS and flags.FLAGS.run_eagerly:
+            # Process-wide, so that every method's compile and fit is covered
+            # without a setting threaded through each of them.
+            quiet_import("tensorflow").config.run_functions_eagerly(True)
         return main(argv)
 
     app.run(main_without_info_logs, flags_parser=parse)

@@ -122,6 +122,7 @@ flags.DEFINE_string("output_dir", "runs/sketch", "metrics.json, plots, logs, che
 flags.DEFINE_string("export_dir", "saved_models", "TF Serving exports: <export_dir>/<name>/<v>/.")
 flags.DEFINE_bool("export", True, "Export SavedModels and TFLite files.")
 recipe_cli.define_distribute_flag()
+recipe_cli.define_run_eagerly_flag()
 kws_flags.define_method_flags(method_flag=False)
 
 

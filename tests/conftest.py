@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # as the recipes run
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One pytest-xdist worker per core: each worker's TensorFlow (and the
+    # recipes it starts as subprocesses) keeps to one op thread, so that the
+    # workers do not oversubscribe the cores between them.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -71,6 +76,28 @@ def randomize_batch_norm(model, rng):
         layer.moving_variance.assign(rng.uniform(0.5, 2.0, shape))
         layer.gamma.assign(rng.uniform(0.5, 1.5, shape))
         layer.beta.assign(rng.normal(0, 0.2, shape))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def functions_run_eagerly(request):
+    """Runs a module's Keras steps eagerly if it sets `RUN_FUNCTIONS_EAGERLY = True`.
+
+    Modules that train tiny models for a few steps to check what a stage
+    changes spend most of their time tracing graphs (measured: the SpotTune
+    contract tests, 43 s traced vs 11 s eager). Graph-mode behaviour keeps its
+    own tests (tests/test_training.py and the recipe runs without
+    `--run_eagerly`).
+    """
+    if not getattr(request.module, "RUN_FUNCTIONS_EAGERLY", False):
+        yield
+        return
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ from swr_keras.kws.job import Settings
 from swr_keras.model_walk import reparam_layers
 from swr_keras.models import task_model
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 BUILT_IN = ("swr", "not_staged", "finetune_all", "finetune_classifier")
 INPUT_SHAPE = (40, 12, 1)
 CLASSES = 3

@@ -11,6 +11,9 @@ from swr_keras.layers import ScoreGatedConv2D, straight_through_indicator
 from swr_keras.model_walk import batch_norm_layers, iter_layers
 from tests.conftest import randomize_batch_norm
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 LOSS = "sparse_categorical_crossentropy"
 
 

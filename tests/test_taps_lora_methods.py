@@ -12,6 +12,9 @@ from swr_keras.kws.job import Settings
 from swr_keras.model_walk import batch_norm_layers
 from tests.conftest import randomize_batch_norm
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 CLASSES = 3
 
 

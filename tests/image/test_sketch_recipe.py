@@ -95,6 +95,7 @@ def test_two_methods_end_to_end_leave_every_output(image_cache, tiny_backbone_pa
         "--policy_epochs=1",
         "--reparam_epochs=1",
         "--batch_size=8",
+        "--run_eagerly",
         f"--output_dir={out}",
         f"--export_dir={exports}",
         cache=image_cache,

@@ -19,6 +19,9 @@ from tests.data.test_keyword_folder import make_folder
 from .conftest import TINY_TAU
 from .test_recipes import TINY_RUN, run_recipe
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 SAMPLE_RATE = 8000  # not the model's 16 kHz: the job resamples in-graph
 CLIP_SECONDS = 1.2  # not GSC's 1 s: the features and the model follow the folder
 
@@ -71,6 +74,7 @@ def test_tiny_folder_run_transfers_with_the_folders_rate_and_clip_length(
         f"--clip_seconds={CLIP_SECONDS}",
         f"--pretrained={tiny_pretrained}",
         *TINY_RUN,
+        "--run_eagerly",
         "--target_cost=0.1",
         f"--output_dir={out}",
         "--noexport",

@@ -26,9 +26,10 @@ RUN = [
     "--supernet_epochs=1",
     "--policy_epochs=1",
     "--reparam_epochs=2",
-    "--batch_size=8",
+    "--batch_size=24",
     "--target_cost=0.3,0.5",
     "--export=false",
+    "--run_eagerly",
 ]
 SECOND_COST_LAST_WRITE = 6
 

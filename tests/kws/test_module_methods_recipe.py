@@ -8,7 +8,7 @@ import pytest
 
 from swr_keras import methods
 
-from .test_recipes import TINY_RUN, run_recipe
+from .test_recipes import EAGER_TINY_RUN, run_recipe
 
 # Small modules keep each run to about a minute on 2 cores.
 METHOD_FLAGS = {
@@ -29,7 +29,7 @@ def test_kws_runs_the_method_and_exports_its_modules(
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
         f"--method={method}",
-        *TINY_RUN,
+        *EAGER_TINY_RUN,
         *METHOD_FLAGS[method],
         f"--output_dir={out}",
         f"--export_dir={exports}",

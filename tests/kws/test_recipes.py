@@ -20,6 +20,11 @@ TINY_RUN = [
     "--reparam_epochs=1",
     "--batch_size=8",
 ]
+# For tests of what a run writes, resumes or prints: steps run eagerly, three
+# per epoch on the 72 training clips of `kws_data_dir` (tracing a stage's
+# graph costs about 5 s here, an eager step about 0.5 s). The job's traced
+# stages are tested in-process (tests/kws/test_job.py, test_ablations.py).
+EAGER_TINY_RUN = [*TINY_RUN[:-1], "--batch_size=24", "--run_eagerly"]
 
 
 def run_recipe(name, *args, timeout=900):
@@ -114,7 +119,7 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
         "kws.py",
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
-        *TINY_RUN,
+        *EAGER_TINY_RUN,
         "--target_cost=0.3,0.5",
         f"--output_dir={out}",
         f"--export_dir={exports}",
@@ -165,7 +170,7 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
         "kws.py",
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
-        *TINY_RUN,
+        *EAGER_TINY_RUN,
         "--target_cost=0.3,0.5",
         f"--output_dir={out}",
         f"--export_dir={exports}",
@@ -249,7 +254,7 @@ def test_tune_lambda_tiny_search_prints_the_trials_and_the_best_lambda(
         "tune_lambda.py",
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
-        *TINY_RUN,
+        *EAGER_TINY_RUN,
         "--max_trials=1",
         "--target_cost=0.5",
         f"--directory={tmp_path}",

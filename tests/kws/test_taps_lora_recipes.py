@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from .test_recipes import TINY_RUN, run_recipe
+from .test_recipes import EAGER_TINY_RUN, run_recipe
 
 
 def run_method(kws_data_dir, tiny_pretrained, out, *flags):
@@ -14,7 +14,7 @@ def run_method(kws_data_dir, tiny_pretrained, out, *flags):
         "kws.py",
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
-        *TINY_RUN,
+        *EAGER_TINY_RUN,
         *flags,
         f"--output_dir={out}",
         "--noexport",

@@ -10,6 +10,9 @@ from swr_keras.methods.stored_task import StoredTask
 from swr_keras.module_methods import module_state
 from tests.module_methods import helpers
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 # A non-default option each, so that restoring must read the options back.
 CASES = [
     ("adapter", {"adapter_depthwise": "pointwise"}),

@@ -18,6 +18,9 @@ from swr_keras.module_methods.repnet import (
 )
 from tests.module_methods import helpers
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 
 def side_layers(model):
     features = feature_extractor(model)

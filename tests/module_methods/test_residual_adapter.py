@@ -17,6 +17,9 @@ from swr_keras.module_methods.residual_adapter import (
 )
 from tests.module_methods import helpers
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 CENTRE_CASES = [
     (keras.layers.Conv2D, dict(filters=5, kernel_size=5, strides=(2, 1), padding="valid")),
     (keras.layers.Conv2D, dict(filters=4, kernel_size=3, padding="same", dilation_rate=2)),

@@ -14,6 +14,9 @@ from swr_keras.module_methods.blocks import block_layout
 from swr_keras.module_methods.spottune import block_copies, build_spottune, policy_model
 from tests.module_methods import helpers
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
 
