@@ -74,6 +74,7 @@ def test_tiny_folder_run_transfers_with_the_folders_rate_and_clip_length(
         f"--clip_seconds={CLIP_SECONDS}",
         f"--pretrained={tiny_pretrained}",
         *TINY_RUN,
+        "--batch_size=16",  # after TINY_RUN's: 2 steps per epoch on the 40 training clips
         "--run_eagerly",
         "--target_cost=0.1",
         f"--output_dir={out}",
@@ -134,7 +135,7 @@ def test_every_registered_method_transfers_to_a_folder(
     corpus = tasks.list_task("folder", source, clip_seconds=CLIP_SECONDS)
     pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
     settings = job_lib.Settings(
-        method=method, supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=8
+        method=method, supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=16
     )
     job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("folder",), verbose=0)
     inputs = next(iter(job.test))[0]

@@ -45,7 +45,7 @@ def pretrain(data_dir, tmp_path, *extra):
             "--tau=1",
             "--epochs=2",
             "--warmup_epochs=1",
-            "--batch_size=8",
+            "--batch_size=16",
             "--run_eagerly",
             f"--output_dir={tmp_path}/model",
             f"--work_dir={tmp_path}/work",

@@ -40,22 +40,13 @@ def twelve_class_pretrained(tmp_path_factory):
     return path
 
 
+# The command line's exit-2 path: a value check and a flag absl cannot parse.
+# Every other bad flag runs in-process (tests/kws/test_flag_checks.py).
 @pytest.mark.parametrize(
     "flags, message",
     [
         (["--target_cost=1.5"], "--target_cost must be in [0, 1]. Received: 1.5"),
-        (["--target_cost=nan"], "--target_cost must be in [0, 1]. Received: nan"),
-        (["--target_cost=0.1,abc"], "--target_cost must be numbers in [0, 1]. Received: 'abc'"),
-        (["--task=german"], "--task=german is unknown. Choose one of: gsc2, mc_kws, folder."),
-        (
-            ["--backbone=resnet50"],
-            "--backbone=resnet50 is unknown. Choose one of: bc_resnet, res15.",
-        ),
-        (["--method=nope"], "--method=nope is unknown. Choose one of: swr, not_staged,"),
-        (["--data_dir=/no/such/kws"], "--data_dir=/no/such/kws does not exist."),
-        (["--tau=2"], "is not a BC-ResNet-2"),
         (["--seed=x"], "--seed"),
-        (["--supernet_epochs=0"], "--supernet_epochs"),
     ],
 )
 def test_kws_bad_flags_exit_2_with_one_line_before_training(
@@ -120,21 +111,17 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
         *EAGER_TINY_RUN,
-        "--target_cost=0.3,0.5",
+        "--target_cost=0.5",
         f"--output_dir={out}",
         f"--export_dir={exports}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for stage in (
-        "stage1a_supernet",
-        "stage1b_policy",
-        "stage2_reparam_c0.30_e1",
-        "stage2_reparam_c0.50_e1",
-    ):
+    # One target cost: several costs in one run are tested in test_kill_and_rerun.py.
+    for stage in ("stage1a_supernet", "stage1b_policy", "stage2_reparam_c0.50_e1"):
         assert f"== {stage}: 1 epochs" in result.stdout
-    assert "SWR c=0.30" in result.stdout and "SWR c=0.50" in result.stdout
+    assert "SWR c=0.50" in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [row["target_cost"] for row in metrics["results"]] == [0.3, 0.5]
+    assert [row["target_cost"] for row in metrics["results"]] == [0.5]
     for row in metrics["results"]:
         assert row["mult_ratio"] == 1.0 and row["num_layers"] == 43
         assert row["deployed_max_abs_diff"] < 1e-4
@@ -142,7 +129,7 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
         assert os.path.basename(row["exports"]["saved_model"]) == "1"
         for kind in ("float", "int8"):
             assert os.path.getsize(row["exports"]["tflite"][kind]["path"]) > 0
-    assert sorted(os.listdir(exports)) == ["kws_gsc2_swr_c030", "kws_gsc2_swr_c050"]
+    assert sorted(os.listdir(exports)) == ["kws_gsc2_swr_c050"]
     control = metrics["policy"]["controllability"]
     assert [point["target_cost"] for point in control] == [
         0.1,
@@ -171,20 +158,19 @@ def test_kws_tiny_run_writes_every_output(kws_data_dir, tiny_pretrained, tmp_pat
         f"--data_dir={kws_data_dir}",
         f"--pretrained={tiny_pretrained}",
         *EAGER_TINY_RUN,
-        "--target_cost=0.3,0.5",
+        "--target_cost=0.5",
         f"--output_dir={out}",
         f"--export_dir={exports}",
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert not re.search(r"^\d+/\d+ - \d", again.stdout, flags=re.MULTILINE)  # no epoch trained
-    assert again.stdout.count("finished earlier") == 4
+    assert again.stdout.count("finished earlier") == 3
     rerun = json.loads((out / "metrics.json").read_text())["results"]
     for row in rerun:
         assert row["test_accuracy"] == first[row["label"]]["test_accuracy"]
         assert row["gates"] == first[row["label"]]["gates"]
         assert os.path.basename(row["exports"]["saved_model"]) == "2"
-    for name in ("kws_gsc2_swr_c030", "kws_gsc2_swr_c050"):
-        assert sorted(os.listdir(exports / name)) == ["1", "2"]
+    assert sorted(os.listdir(exports / "kws_gsc2_swr_c050")) == ["1", "2"]
     assert os.stat(saved_model).st_mtime_ns == written
 
 
