@@ -16,6 +16,9 @@ from swr_keras.kws import job as job_lib
 from .conftest import TINY_TAU
 from .test_job import record_trained_epochs
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 SETTINGS = job_lib.Settings(
     supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=8, learning_rate=3e-3
 )
