@@ -75,12 +75,16 @@ def accuracy_cell(values, seeds_expected, scale=100.0, digits=1):
     """`"mean (half-width)"` over seeds, of fractions in percent by default; `"-"` for none.
 
     The half-width is the 95 % interval's (Student's t). A cell with fewer
-    seeds than expected says how many it has: `"89.2 (4.3; n=2)"`.
+    seeds than expected says how many it has: `"89.2 (4.3; n=2)"`. One seed
+    has no interval: `"89.2"`, or `"89.2 (n=1)"` where more were expected.
     """
     if not len(values):
         return MISSING
     mean, half = report.confidence_interval_95(values)
-    count = f"; n={len(values)}" if len(values) < seeds_expected else ""
+    count = f"n={len(values)}" if len(values) < seeds_expected else ""
+    if len(values) == 1:
+        return f"{scale * mean:.{digits}f}" + (f" ({count})" if count else "")
+    count = f"; {count}" if count else ""
     return f"{scale * mean:.{digits}f} ({scale * half:.{digits}f}{count})"
 
 

@@ -204,7 +204,8 @@ def test_a_real_grid_killed_between_cells_resumes_and_draws_its_tables(
     }
     lines = (tmp_path / "results" / "table1_bc_resnet1.md").read_text().splitlines()
     body = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines if " | " in line}
-    assert body["SWR, c=0.3"][2] == f"{100 * record['result']['test_accuracy']:.1f} (0.0)"
+    # One seed: the mean, with no interval.
+    assert body["SWR, c=0.3"][2] == f"{100 * record['result']['test_accuracy']:.1f}"
 
 
 def write_records(directory, values):
@@ -252,6 +253,9 @@ def test_table_cells_are_the_mean_and_students_t_interval(tmp_path):
         f"{np.mean([10, 20, 30, 10, 20]):.0f} |",
     ]
     assert body["TAPS"] == ["| TAPS", "BC-ResNet-1", "-", "-", "-", "-", "- |"]
+    # One seed has no interval; a half-width of 0 would claim certainty.
+    assert tables.accuracy_cell([0.5], 3) == "50.0 (n=1)"
+    assert tables.accuracy_cell([0.5], 1) == "50.0"
     assert lines[0] == "# Table 1: KWS transfer, BC-ResNet-1"
     assert "Versions: keras 3" in lines and "Cells computed by: `run`" in lines
     header = lines.index("| Method | Backbone | GSC2 | MC-KWS | #Param. | #Mult. | time/cell (s) |")
