@@ -31,6 +31,27 @@ def kws_data_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def union_data_dir(tmp_path_factory):
+    """A tiny GSC2 and MC-KWS: the 22-class multi-lingual union, and Mandarin clips of 2.24 s
+    (the GSC2 noise lasts 3 s, longer than an MC-KWS clip)."""
+    root = tmp_path_factory.mktemp("union")
+    synthetic.make_gsc_corpus(
+        str(root / "gsc2"),
+        words=synthetic.GSC_KEYWORDS + ("bed",),
+        num_speakers=4,
+        clips_per_word=1,
+        validation_percentage=25.0,
+        testing_percentage=25.0,
+        background_noise_seconds=3.0,
+        num_workers=1,
+    )
+    synthetic.make_mc_kws_corpus(
+        str(root / "mc_kws"), num_speakers=6, clips_per_word=1, num_workers=1, seed=3
+    )
+    return str(root)
+
+
+@pytest.fixture(scope="session")
 def tiny_pretrained(tmp_path_factory):
     """A BC-ResNet-1 for the 22 multi-lingual classes with non-trivial BN statistics."""
     keras.utils.set_random_seed(7)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from swr_keras import checkpointing, methods
-from swr_keras.data import synthetic
 from swr_keras.kws import backbones, tasks
 from swr_keras.kws import job as job_lib
 from swr_keras.model_walk import reparam_layers
@@ -252,26 +251,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkey
         job.check_resumable([0.5])
 
 
-@pytest.fixture(scope="module")
-def mandarin_data_dir(tmp_path_factory):
-    """A tiny synthetic MC-KWS, with a GSC2 folder for its background noise (>= 2.24 s)."""
-    root = tmp_path_factory.mktemp("mandarin")
-    synthetic.make_gsc_corpus(
-        str(root / "gsc2"),
-        words=("yes",),
-        num_speakers=2,
-        clips_per_word=1,
-        background_noise_seconds=3.0,
-        num_workers=1,
-    )
-    synthetic.make_mc_kws_corpus(
-        str(root / "mc_kws"), num_speakers=6, clips_per_word=1, num_workers=1, seed=3
-    )
-    return str(root)
-
-
-def test_not_staged_swr_on_mandarin_clips(mandarin_data_dir, tiny_pretrained, tmp_path):
-    corpus = tasks.list_task("mc_kws", tasks.resolve_data_dir(mandarin_data_dir), seed=0)
+def test_not_staged_swr_on_mandarin_clips(union_data_dir, tiny_pretrained, tmp_path):
+    corpus = tasks.list_task("mc_kws", tasks.resolve_data_dir(union_data_dir), seed=0)
     pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
     settings = job_lib.Settings(
         method="not_staged",

@@ -10,30 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from swr_keras.data import synthetic
 from swr_keras.kws import backbones, tasks
 
 from .conftest import recipe_path
-
-
-@pytest.fixture(scope="module")
-def union_data_dir(tmp_path_factory):
-    """A tiny GSC2 and MC-KWS: the 22-class multi-lingual union the backbone is pre-trained on."""
-    root = tmp_path_factory.mktemp("union")
-    synthetic.make_gsc_corpus(
-        str(root / "gsc2"),
-        words=synthetic.GSC_KEYWORDS + ("bed",),
-        num_speakers=4,
-        clips_per_word=1,
-        validation_percentage=25.0,
-        testing_percentage=25.0,
-        background_noise_seconds=3.0,
-        num_workers=1,
-    )
-    synthetic.make_mc_kws_corpus(
-        str(root / "mc_kws"), num_speakers=4, clips_per_word=1, num_workers=1, seed=3
-    )
-    return str(root)
 
 
 def pretrain(data_dir, tmp_path, *extra):
