@@ -78,6 +78,38 @@ def randomize_batch_norm(model, rng):
         layer.beta.assign(rng.normal(0, 0.2, shape))
 
 
+# Modules whose module-scoped fixtures train or export (10-50 s each): each runs
+# on one pytest-xdist worker, which then pays for its fixtures once. Under the
+# default `--dist load` their tests spread over both workers and both set the
+# fixtures up. (`xdist_group` marks would say this per module, but
+# `--dist loadgroup` renames node ids, which pytest 9 ignores.)
+ONE_WORKER_MODULES = frozenset(
+    {
+        "tests/kws/test_ablations.py",
+        "tests/kws/test_export.py",
+        "tests/kws/test_job.py",
+        "tests/test_distributed.py",
+        "tests/test_methods.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Load scheduling, with each of `ONE_WORKER_MODULES` as one unit of work.
+
+    xdist's scope scheduler sends units with more tests first (`--loadscope-reorder`,
+    its default), so these modules start early and the single tests fill the end.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def functions_run_eagerly(request):
     """Runs a module's Keras steps eagerly if it sets `RUN_FUNCTIONS_EAGERLY = True`.

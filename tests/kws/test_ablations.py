@@ -11,7 +11,10 @@ from swr_keras.model_walk import reparam_layers
 
 from .test_job import make_job, record_trained_epochs
 
-TINY = dict(supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=8, seed=2)
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
+TINY = dict(supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=24, seed=2)
 
 
 def job_with(data_dir, pretrained, work_dir, **changes):

@@ -15,8 +15,11 @@ from swr_keras.models import task_model
 
 from .conftest import TINY_TAU
 
+# Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
+RUN_FUNCTIONS_EAGERLY = True
+
 SETTINGS = job_lib.Settings(
-    supernet_epochs=1, policy_epochs=2, reparam_epochs=2, batch_size=8, learning_rate=3e-3, seed=3
+    supernet_epochs=1, policy_epochs=2, reparam_epochs=2, batch_size=24, learning_rate=3e-3, seed=3
 )
 
 
@@ -198,7 +201,7 @@ def test_controllability_covers_the_plot_costs(uninterrupted_job):
 
 
 def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pretrained, tmp_path):
-    settings = job_lib.Settings(method="finetune_classifier", reparam_epochs=1, batch_size=8)
+    settings = job_lib.Settings(method="finetune_classifier", reparam_epochs=1, batch_size=24)
     job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
     before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
     head_before = [w.numpy() for w in task_model.classifier(job.base_model).weights]
@@ -217,7 +220,7 @@ def test_finetune_classifier_changes_only_the_classifier(kws_data_dir, tiny_pret
 
 
 def test_finetune_all_changes_weights_and_statistics(kws_data_dir, tiny_pretrained, tmp_path):
-    settings = job_lib.Settings(method="finetune_all", reparam_epochs=1, batch_size=8)
+    settings = job_lib.Settings(method="finetune_all", reparam_epochs=1, batch_size=24)
     job = make_job(kws_data_dir, tiny_pretrained, tmp_path, settings)
     before = [w.numpy() for w in task_model.feature_extractor(job.base_model).weights]
     row, model = job.train_variant()
@@ -259,7 +262,7 @@ def test_not_staged_swr_on_mandarin_clips(union_data_dir, tiny_pretrained, tmp_p
         supernet_epochs=1,
         policy_epochs=1,
         reparam_epochs=1,
-        batch_size=8,
+        batch_size=24,
         seed=1,
     )
     job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), identity=("test",), verbose=0)

@@ -20,7 +20,7 @@ from .test_job import record_trained_epochs
 RUN_FUNCTIONS_EAGERLY = True
 
 SETTINGS = job_lib.Settings(
-    supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=8, learning_rate=3e-3
+    supernet_epochs=1, policy_epochs=1, reparam_epochs=1, batch_size=24, learning_rate=3e-3
 )
 AXES = dict(
     tables=("1",),
