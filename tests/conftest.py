@@ -82,7 +82,7 @@ def randomize_batch_norm(model, rng):
 # on one pytest-xdist worker, which then pays for its fixtures once. Under the
 # default `--dist load` their tests spread over both workers and both set the
 # fixtures up. (`xdist_group` marks would say this per module, but
-# `--dist loadgroup` renames node ids, which pytest 9 ignores.)
+# `--dist loadgroup` renames node ids, which do not reach the scheduler under pytest 9.2.)
 ONE_WORKER_MODULES = frozenset(
     {
         "tests/kws/test_ablations.py",
