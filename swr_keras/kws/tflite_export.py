@@ -7,6 +7,7 @@ inputs and dequantising int8 outputs.
 """
 
 import os
+import tempfile
 import uuid
 
 import numpy as np
@@ -66,21 +67,33 @@ def export_tflite(model, output_dir, representative_inputs, *, name="model"):
         for example in inputs:
             yield [example[np.newaxis]]
 
-    float_converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
-    int8_converter = tf.lite.TFLiteConverter.from_concrete_functions([function], module)
-    int8_converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    int8_converter.representative_dataset = representative_dataset
-    int8_converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    int8_converter.inference_input_type = tf.int8
-    int8_converter.inference_output_type = tf.int8
-
     os.makedirs(output_dir, exist_ok=True)
     result = {}
-    for kind, converter in (("float", float_converter), ("int8", int8_converter)):
-        path = os.path.join(output_dir, f"{name}_{kind}.tflite")
-        content = converter.convert()
-        _write_atomically(path, content)
-        result[kind], result[f"{kind}_bytes"] = path, len(content)
+    # One SavedModel for both files. Converting from the concrete function
+    # writes and reads back a SavedModel per converter, most of a conversion's
+    # time (BC-ResNet-1: 10.0 s for both files that way, 8.2 s this way, the
+    # same bytes out). The converter's SavedModel keeps the `serving_default`
+    # SignatureDef that LiteRT's signature runners call.
+    with tempfile.TemporaryDirectory(prefix=f".{name}.savedmodel-", dir=output_dir) as saved:
+        tf.saved_model.save(
+            module,
+            saved,
+            signatures={"serving_default": function},
+            # Inference only: no gradient functions to trace and store.
+            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+        )
+        float_converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        int8_converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        int8_converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        int8_converter.representative_dataset = representative_dataset
+        int8_converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        int8_converter.inference_input_type = tf.int8
+        int8_converter.inference_output_type = tf.int8
+        for kind, converter in (("float", float_converter), ("int8", int8_converter)):
+            path = os.path.join(output_dir, f"{name}_{kind}.tflite")
+            content = converter.convert()
+            _write_atomically(path, content)
+            result[kind], result[f"{kind}_bytes"] = path, len(content)
     return result
 
 

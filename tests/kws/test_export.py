@@ -296,6 +296,18 @@ def test_tflite_float_equals_keras(tflite_files, log_mel, keras_logits):
     assert tflite_accuracy(tflite_files["float"], log_mel, np.argmax(keras_logits, axis=-1)) == 1.0
 
 
+def test_tflite_files_keep_the_serving_signature(tflite_files, log_mel, keras_logits):
+    # LiteRT's signature runners (and Android's `runSignature`) call a file by its SignatureDef.
+    for kind in ("float", "int8"):
+        assert Interpreter(model_path=tflite_files[kind]).get_signature_list() == {
+            "serving_default": {"inputs": ["log_mel"], "outputs": ["output_0"]}
+        }
+    runner = Interpreter(model_path=tflite_files["float"]).get_signature_runner("serving_default")
+    np.testing.assert_allclose(
+        runner(log_mel=log_mel[:1])["output_0"], keras_logits[:1], atol=1e-4
+    )
+
+
 def test_tflite_int8_is_full_integer_and_agrees_with_float(tflite_files, log_mel, keras_logits):
     # No size check: at tau=1 the int8 file came out larger than the float
     # one (111,624 vs 84,996 bytes for 12 classes; BC-ResNet-8: 522,976 vs
