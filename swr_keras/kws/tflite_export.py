@@ -71,8 +71,8 @@ def export_tflite(model, output_dir, representative_inputs, *, name="model"):
     result = {}
     # One SavedModel for both files. Converting from the concrete function
     # writes and reads back a SavedModel per converter, most of a conversion's
-    # time (BC-ResNet-1: 10.0 s for both files that way, 8.2 s this way, the
-    # same bytes out). The converter's SavedModel keeps the `serving_default`
+    # time (BC-ResNet-1: 10.0 s for both files that way, 8.2 s this way, files
+    # of the same size and outputs). The SavedModel keeps the `serving_default`
     # SignatureDef that LiteRT's signature runners call.
     with tempfile.TemporaryDirectory(prefix=f".{name}.savedmodel-", dir=output_dir) as saved:
         tf.saved_model.save(
