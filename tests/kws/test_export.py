@@ -303,9 +303,7 @@ def test_tflite_files_keep_the_serving_signature(tflite_files, log_mel, keras_lo
             "serving_default": {"inputs": ["log_mel"], "outputs": ["output_0"]}
         }
     runner = Interpreter(model_path=tflite_files["float"]).get_signature_runner("serving_default")
-    np.testing.assert_allclose(
-        runner(log_mel=log_mel[:1])["output_0"], keras_logits[:1], atol=1e-4
-    )
+    np.testing.assert_allclose(runner(log_mel=log_mel[:1])["output_0"], keras_logits[:1], atol=1e-4)
 
 
 def test_tflite_int8_is_full_integer_and_agrees_with_float(tflite_files, log_mel, keras_logits):
