@@ -13,20 +13,26 @@ from swr_keras.kws import tasks
 TINY_TAU = 1.0
 
 
+def make_tiny_gsc2(root, *, num_speakers, held_out_percentage, noise_seconds):
+    """`<root>/gsc2`: every GSC2 keyword and one unknown word, one clip per speaker and word;
+    `held_out_percentage` of the speakers each in validation and in test."""
+    synthetic.make_gsc_corpus(
+        str(root / "gsc2"),
+        words=synthetic.GSC_KEYWORDS + ("bed",),
+        num_speakers=num_speakers,
+        clips_per_word=1,
+        validation_percentage=held_out_percentage,
+        testing_percentage=held_out_percentage,
+        background_noise_seconds=noise_seconds,
+        num_workers=1,
+    )
+
+
 @pytest.fixture(scope="session")
 def kws_data_dir(tmp_path_factory):
     """`<dir>/gsc2`: every GSC2 keyword and one unknown word by 10 synthetic speakers."""
     root = tmp_path_factory.mktemp("kws_data")
-    synthetic.make_gsc_corpus(
-        str(root / "gsc2"),
-        words=synthetic.GSC_KEYWORDS + ("bed",),
-        num_speakers=10,
-        clips_per_word=1,
-        validation_percentage=20.0,
-        testing_percentage=20.0,
-        background_noise_seconds=2.0,
-        num_workers=1,
-    )
+    make_tiny_gsc2(root, num_speakers=10, held_out_percentage=20.0, noise_seconds=2.0)
     return str(root)
 
 
@@ -35,16 +41,7 @@ def union_data_dir(tmp_path_factory):
     """A tiny GSC2 and MC-KWS: the 22-class multi-lingual union, and Mandarin clips of 2.24 s
     (the GSC2 noise lasts 3 s, longer than an MC-KWS clip)."""
     root = tmp_path_factory.mktemp("union")
-    synthetic.make_gsc_corpus(
-        str(root / "gsc2"),
-        words=synthetic.GSC_KEYWORDS + ("bed",),
-        num_speakers=4,
-        clips_per_word=1,
-        validation_percentage=25.0,
-        testing_percentage=25.0,
-        background_noise_seconds=3.0,
-        num_workers=1,
-    )
+    make_tiny_gsc2(root, num_speakers=4, held_out_percentage=25.0, noise_seconds=3.0)
     synthetic.make_mc_kws_corpus(
         str(root / "mc_kws"), num_speakers=6, clips_per_word=1, num_workers=1, seed=3
     )
