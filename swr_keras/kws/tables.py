@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from swr_keras import atomic_io
-from swr_keras.kws import paper_comparison, report
+from swr_keras.kws import claims, paper_comparison, report
 from swr_keras.kws import reproduce as grid_lib
 
 MISSING = "-"
@@ -338,7 +338,8 @@ def figure2(cells, backbone, seeds, results_dir, suffix=""):
 def write_all(results_dir, backbone, tables, figures, seeds, costs, command, readme=""):
     """Writes every selected table (Markdown and CSV) and figure; returns the paths written.
 
-    With Table 1 and a backbone the paper reports, also `table1_vs_paper.md`
+    With any table, also `claims.md`: the paper's claims checked on the
+    cells (`claims`). With Table 1 and a backbone the paper reports, also `table1_vs_paper.md`
     (ours beside the paper's numbers) and, if `readme` names a Markdown file,
     the same table into its block between `paper_comparison.BEGIN` and `END`.
     """
@@ -379,6 +380,20 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
             path = os.path.join(results_dir, f"table{table}{suffix}.{extension}")
             atomic_io.write_text_atomically(path, content)
             written.append(path)
+    if tables:
+        header = header_lines(
+            f"The paper's claims, {_backbone_name(backbone)}",
+            cells,
+            backbone,
+            seeds,
+            command,
+            claims.EXPLANATION,
+        )
+        path = os.path.join(results_dir, f"claims{suffix}.md")
+        atomic_io.write_text_atomically(
+            path, claims.claims_markdown(cells, backbone, seeds, costs, header)
+        )
+        written.append(path)
     if "1" in tables and paper_comparison.has_paper_numbers(backbone):
         comparison = table1_vs_paper_markdown(cells, backbone, seeds, costs)
         title = f"Table 1 beside the paper's, {_backbone_name(backbone)}"

@@ -198,6 +198,7 @@ def test_a_real_grid_killed_between_cells_resumes_and_draws_its_tables(
     assert {os.path.basename(path) for path in written} == {
         "table1_bc_resnet1.md",
         "table1_bc_resnet1.csv",
+        "claims_bc_resnet1.md",
         "figure2_bc_resnet1.md",
         "controllability_bc_resnet1.png",
         "policy_map_bc_resnet1.png",

@@ -1,0 +1,151 @@
+"""`claims.md`: the paper's claims checked on finished cells, paired by seed."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from swr_keras.kws import reproduce, tables
+
+BACKBONE = "bc_resnet8"  # synthetic cell records; nothing trains
+
+
+def write_record(directory, task, row, cost, seed, accuracy, param_ratio=3.0, mult_ratio=1.0):
+    cell = reproduce.Cell(BACKBONE, task, row, cost, seed)
+    reproduce.write_cell(
+        os.path.join(directory, "cells", cell.file_name()),
+        {
+            "cell": dataclasses.asdict(cell),
+            "result": {
+                "test_accuracy": accuracy,
+                "validation_accuracy": accuracy,
+                "param_ratio_two_tasks": param_ratio,
+                "mult_ratio": mult_ratio,
+            },
+            "seconds": 5.0,
+            "shared_seconds": 0.0,
+            "versions": {"keras": "3"},
+            "command": "run",
+        },
+    )
+
+
+def lines_of(path):
+    """`{(left, right, task): [seeds, left, right, difference, verdict]}` of claims.md's table."""
+    found = {}
+    for line in path.read_text().splitlines():
+        parts = [part.strip() for part in line.strip("|").split("|")]
+        if len(parts) == 8 and parts[0] not in ("Left", "---"):
+            found[tuple(parts[:3])] = parts[3:]
+    return found
+
+
+def write(results_dir, costs=(0.1, 0.5)):
+    tables.write_all(str(results_dir), BACKBONE, ("1", "2"), (), (0, 1, 2), costs, "cmd")
+    return results_dir / "claims.md"
+
+
+SWR_01 = "SWR (two-stage), c=0.1"
+
+
+def test_a_difference_is_paired_by_seed_with_students_t(tmp_path):
+    swr = (0.90, 0.80, 0.86)
+    full = (0.88, 0.81, 0.82)
+    for seed in range(3):
+        write_record(str(tmp_path), "gsc2", "swr", 0.1, seed, swr[seed], param_ratio=1.08)
+        write_record(str(tmp_path), "gsc2", "finetune_all", None, seed, full[seed])
+    found = lines_of(write(tmp_path))
+    differences = 100 * (np.array(swr) - np.array(full))
+    half = stats.t.ppf(0.975, df=2) * np.std(differences, ddof=1) / np.sqrt(3)
+    assert found[(SWR_01, "fine-tune all", "GSC2")] == [
+        "0,1,2",
+        f"{100 * np.mean(swr):.1f}",
+        f"{100 * np.mean(full):.1f}",
+        f"{differences.mean():+.1f} ({half:.1f})",
+        "not told apart",
+    ]
+    # The pairing is what makes the interval: seed to seed the two rows move together,
+    # so the difference's interval is narrower than either row's own.
+    own = stats.t.ppf(0.975, df=2) * np.std(100 * np.array(swr), ddof=1) / np.sqrt(3)
+    assert half < own
+    # Nothing finished on MC-KWS: every column says so.
+    assert found[(SWR_01, "fine-tune all", "MC-KWS")] == ["-"] * 5
+
+
+def test_only_the_seeds_both_cells_finished_are_paired(tmp_path):
+    for seed, accuracy in enumerate((0.90, 0.50, 0.92)):
+        write_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy)
+    for seed, accuracy in ((0, 0.85), (2, 0.87)):
+        write_record(str(tmp_path), "mc_kws", "spottune", None, seed, accuracy)
+    seeds, left, right, difference, verdict = lines_of(write(tmp_path))[
+        (SWR_01, "SpotTune", "MC-KWS")
+    ]
+    # Seed 1 (SWR only, and far off) takes no part: SWR's mean is over seeds 0 and 2.
+    assert (seeds, left, right) == ("0,2", "91.0", "86.0")
+    # Seed 1 has no SpotTune cell; with SWR's seed 1 (50 %) counted, SWR's mean would be 77.3.
+    assert difference == "+5.0 (0.0)"
+    assert verdict == "higher"
+
+
+@pytest.mark.parametrize(
+    "left, right, expected",
+    [
+        ((0.90, 0.91, 0.92), (0.80, 0.80, 0.81), "higher"),
+        ((0.80, 0.80, 0.81), (0.90, 0.91, 0.92), "lower"),
+        ((0.90, 0.80, 0.85), (0.85, 0.85, 0.85), "not told apart"),
+        ((0.90,), (0.80,), "one seed"),
+    ],
+)
+def test_the_verdict_is_read_off_the_interval(tmp_path, left, right, expected):
+    for seed, (mine, theirs) in enumerate(zip(left, right)):
+        write_record(str(tmp_path), "gsc2", "swr", 0.5, seed, mine)
+        write_record(str(tmp_path), "gsc2", "finetune_all", None, seed, theirs)
+    found = lines_of(write(tmp_path))
+    assert found[("SWR (two-stage), c=0.5", "fine-tune all", "GSC2")][-1] == expected
+
+
+def test_every_ablation_is_compared_with_two_stage_swr_at_each_cost(tmp_path):
+    for seed in range(2):
+        write_record(str(tmp_path), "gsc2", "swr", 0.3, seed, 0.9)
+        write_record(str(tmp_path), "gsc2", "not_staged", 0.3, seed, 0.8 + seed / 100)
+    found = lines_of(write(tmp_path, costs=(0.1, 0.3, 0.5)))
+    ablation = found[("SWR (two-stage), c=0.3", "Not staged (co-optimize), c=0.3", "GSC2")]
+    assert ablation[:3] == ["0,1", "90.0", "80.5"] and ablation[-1] == "higher"
+    labels = {row.label for row in reproduce.TABLE2_ROWS if row.name != "swr"}
+    for cost in (0.1, 0.3, 0.5):
+        for label in labels:
+            assert (f"SWR (two-stage), c={cost:g}", f"{label}, c={cost:g}", "MC-KWS") in found
+    # Budgeted rows of Table 1 (LoRA) are compared at SWR's own budget.
+    assert (SWR_01, "Keras LoRA, c=0.1", "GSC2") in found
+
+
+@pytest.mark.parametrize(
+    "param_ratio, mult_ratio, parameters, computation",
+    [
+        (1.08, 1.0, "holds", "holds"),
+        (1.19, 1.0, "does not hold", "holds"),
+        (1.05, 1.3, "holds", "does not hold"),
+    ],
+)
+def test_the_cost_claims_at_c_01(tmp_path, param_ratio, mult_ratio, parameters, computation):
+    for task in ("gsc2", "mc_kws"):
+        write_record(str(tmp_path), task, "swr", 0.1, 0, 0.9, param_ratio, mult_ratio)
+    text = write(tmp_path).read_text()
+    extra = f"{100 * (param_ratio - 1):.1f} % extra for the two tasks"
+    assert extra in text
+    assert f"({parameters} as the paper's #Param. column counts it" in text
+    assert f"#Mult. {mult_ratio:.2f}x of the backbone per task ({computation})" in text
+
+
+def test_the_best_baseline_is_one_of_the_papers(tmp_path):
+    write_record(str(tmp_path), "gsc2", "taps", None, 0, 0.91)
+    write_record(str(tmp_path), "gsc2", "finetune_all", None, 0, 0.89)
+    # Neither the pre-trained model untouched nor this project's LoRA is a baseline of the paper.
+    write_record(str(tmp_path), "gsc2", "multilingual", None, 0, 0.95)
+    write_record(str(tmp_path), "gsc2", "lora", 0.1, 0, 0.99)
+    text = write(tmp_path).read_text()
+    assert "- GSC2: TAPS, 91.0 %" in text
+    assert "- MC-KWS: - (no baseline finished)." in text
+    assert "- SWR, c=0.1: - (no cell finished)." in text
