@@ -15,7 +15,8 @@ tables (table1.md/.csv, table2.md/.csv) and Fig. 2 (controllability.png,
 policy_map.png, policy_map_equal.png, figure2.md) are rewritten from every
 finished cell after each job, so a partial grid already shows its numbers
 ("-" for a cell not run), with table1_vs_paper.md setting Table 1 beside the
-paper's numbers; --readme=README.md also writes that table into README.md's
+paper's numbers and claims.md checking the paper's claims (seed-paired
+differences with 95 % intervals); --readme=README.md also writes that table into README.md's
 block between <!-- table1-vs-paper:begin --> and <!-- table1-vs-paper:end -->.
 Res15 needs your own pre-trained --pretrained
 (--backbone=res15): the shipped backbone is BC-ResNet-8. Bad flags exit
