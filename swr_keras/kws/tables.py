@@ -241,6 +241,12 @@ def stage_one_seconds(cells, table, backbone, seeds):
     return {labels[row]: float(np.mean(values)) for row, values in by_row.items()}
 
 
+def grid_seconds(cells, backbone):
+    """`(cells, seconds)`: every finished cell of `backbone` and the sum of their times."""
+    mine = [r for r in cells.records if r["cell"]["backbone"] == backbone]
+    return len(mine), float(sum(r["seconds"] + r["shared_seconds"] for r in mine))
+
+
 def header_lines(title, cells, backbone, seeds, command, explanation):
     """The lines above a table: what it is, the command and the versions its cells record."""
     mine = [r for r in cells.records if r["cell"]["backbone"] == backbone]
@@ -373,6 +379,13 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
                 + "; ".join(f"{label} {seconds:.0f}" for label, seconds in shared.items())
                 + ".\n"
             )
+        count, seconds = grid_seconds(cells, backbone)
+        text += (
+            f"\nThe whole grid so far: {count} finished cells of {_backbone_name(backbone)} "
+            f"(both tables and Fig. 2), {seconds:.0f} s ({seconds / 3600:.1f} h) of compute in "
+            "all: each cell's own time plus the shared stages, each counted once. Cells that ran "
+            "in processes side by side overlapped, so the wall time was shorter.\n"
+        )
         for extension, content in (
             ("md", text),
             ("csv", table_csv(cells, table, backbone, seeds, costs)),

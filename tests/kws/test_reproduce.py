@@ -264,11 +264,28 @@ def test_table_cells_are_the_mean_and_students_t_interval(tmp_path):
     table2 = (tmp_path / "table2_bc_resnet1.md").read_text()
     assert "| Method | c=0.1 GSC2 | c=0.1 MC-KWS | time/cell (s) |\n|---|---|---|---|\n" in table2
     assert f"| SWR (two-stage) | {gsc2.mean():.1f} ({half:.1f}) |" in table2
+    # The grid's compute: every cell's own seconds (10, 20, 30 on GSC2; 10, 20 on MC-KWS).
+    for text in (table2, "\n".join(lines)):
+        assert "The whole grid so far: 5 finished cells of BC-ResNet-1" in text
+        assert "90 s (0.0 h) of compute in all" in text
     with open(tmp_path / "table1_bc_resnet1.csv") as file:
         rows = {(r["row"], r["target_cost"], r["task"]): r for r in csv.DictReader(file)}
     assert float(rows[("swr", "0.1", "gsc2")]["accuracy_ci95"]) == pytest.approx(half, abs=1e-3)
     assert rows[("swr", "0.1", "mc_kws")]["seeds"] == "0 1"
     assert rows[("taps", "", "gsc2")]["accuracy_mean"] == ""
+
+
+def test_the_grid_time_counts_each_shared_stage_once(tmp_path):
+    write_records(tmp_path, {0: 0.8})  # 10 s on each task
+    policy = reproduce.Cell(BACKBONE, "gsc2", "swr", None, 0, reproduce.POLICY)
+    reproduce.write_cell(
+        str(tmp_path / "cells" / policy.file_name()),
+        {"cell": dataclasses.asdict(policy), "result": {}, "seconds": 1.0, "shared_seconds": 100.0}
+        | {"versions": {}, "command": "run"},
+    )
+    tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0,), (0.1,), "cmd")
+    text = (tmp_path / "table1_bc_resnet1.md").read_text()
+    assert "3 finished cells of BC-ResNet-1 (both tables and Fig. 2), 121 s (0.0 h)" in text
 
 
 def test_the_multilingual_row_answers_with_the_task_classes_only(kws_data_dir, tiny_pretrained):
