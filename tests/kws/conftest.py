@@ -1,5 +1,6 @@
 """A tiny KWS data directory and a tiny pre-trained backbone for the recipe tests."""
 
+import dataclasses
 import os
 
 import keras
@@ -8,7 +9,7 @@ import pytest
 
 from swr_keras import models
 from swr_keras.data import synthetic
-from swr_keras.kws import tasks
+from swr_keras.kws import reproduce, tasks
 
 TINY_TAU = 1.0
 
@@ -64,4 +65,35 @@ def tiny_pretrained(tmp_path_factory):
 def recipe_path(name):
     return os.path.join(
         os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "recipes", name
+    )
+
+
+def write_result_record(
+    directory,
+    task,
+    row,
+    cost,
+    seed,
+    accuracy,
+    param_ratio=3.0,
+    mult_ratio=1.0,
+    backbone="bc_resnet8",
+):
+    """A finished table cell's record as `kws.reproduce` writes it (report tests train nothing)."""
+    cell = reproduce.Cell(backbone, task, row, cost, seed)
+    reproduce.write_cell(
+        os.path.join(directory, "cells", cell.file_name()),
+        {
+            "cell": dataclasses.asdict(cell),
+            "result": {
+                "test_accuracy": accuracy,
+                "validation_accuracy": accuracy,
+                "param_ratio_two_tasks": param_ratio,
+                "mult_ratio": mult_ratio,
+            },
+            "seconds": 5.0,
+            "shared_seconds": 0.0,
+            "versions": {"keras": "3"},
+            "command": "run",
+        },
     )

@@ -1,35 +1,14 @@
 """`claims.md`: the paper's claims checked on finished cells, paired by seed."""
 
-import dataclasses
-import os
-
 import numpy as np
 import pytest
 from scipy import stats
 
 from swr_keras.kws import reproduce, tables
 
+from .conftest import write_result_record
+
 BACKBONE = "bc_resnet8"  # synthetic cell records; nothing trains
-
-
-def write_record(directory, task, row, cost, seed, accuracy, param_ratio=3.0, mult_ratio=1.0):
-    cell = reproduce.Cell(BACKBONE, task, row, cost, seed)
-    reproduce.write_cell(
-        os.path.join(directory, "cells", cell.file_name()),
-        {
-            "cell": dataclasses.asdict(cell),
-            "result": {
-                "test_accuracy": accuracy,
-                "validation_accuracy": accuracy,
-                "param_ratio_two_tasks": param_ratio,
-                "mult_ratio": mult_ratio,
-            },
-            "seconds": 5.0,
-            "shared_seconds": 0.0,
-            "versions": {"keras": "3"},
-            "command": "run",
-        },
-    )
 
 
 def lines_of(path):
@@ -54,8 +33,8 @@ def test_a_difference_is_paired_by_seed_with_students_t(tmp_path):
     swr = (0.90, 0.80, 0.86)
     full = (0.88, 0.81, 0.82)
     for seed in range(3):
-        write_record(str(tmp_path), "gsc2", "swr", 0.1, seed, swr[seed], param_ratio=1.08)
-        write_record(str(tmp_path), "gsc2", "finetune_all", None, seed, full[seed])
+        write_result_record(str(tmp_path), "gsc2", "swr", 0.1, seed, swr[seed], param_ratio=1.08)
+        write_result_record(str(tmp_path), "gsc2", "finetune_all", None, seed, full[seed])
     found = lines_of(write(tmp_path))
     differences = 100 * (np.array(swr) - np.array(full))
     half = stats.t.ppf(0.975, df=2) * np.std(differences, ddof=1) / np.sqrt(3)
@@ -76,9 +55,9 @@ def test_a_difference_is_paired_by_seed_with_students_t(tmp_path):
 
 def test_only_the_seeds_both_cells_finished_are_paired(tmp_path):
     for seed, accuracy in enumerate((0.90, 0.50, 0.92)):
-        write_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy)
+        write_result_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy)
     for seed, accuracy in ((0, 0.85), (2, 0.87)):
-        write_record(str(tmp_path), "mc_kws", "spottune", None, seed, accuracy)
+        write_result_record(str(tmp_path), "mc_kws", "spottune", None, seed, accuracy)
     seeds, left, right, difference, verdict = lines_of(write(tmp_path))[
         (SWR_01, "SpotTune", "MC-KWS")
     ]
@@ -100,16 +79,16 @@ def test_only_the_seeds_both_cells_finished_are_paired(tmp_path):
 )
 def test_the_verdict_is_read_off_the_interval(tmp_path, left, right, expected):
     for seed, (mine, theirs) in enumerate(zip(left, right)):
-        write_record(str(tmp_path), "gsc2", "swr", 0.5, seed, mine)
-        write_record(str(tmp_path), "gsc2", "finetune_all", None, seed, theirs)
+        write_result_record(str(tmp_path), "gsc2", "swr", 0.5, seed, mine)
+        write_result_record(str(tmp_path), "gsc2", "finetune_all", None, seed, theirs)
     found = lines_of(write(tmp_path))
     assert found[("SWR (two-stage), c=0.5", "fine-tune all", "GSC2")][-1] == expected
 
 
 def test_every_ablation_is_compared_with_two_stage_swr_at_each_cost(tmp_path):
     for seed in range(2):
-        write_record(str(tmp_path), "gsc2", "swr", 0.3, seed, 0.9)
-        write_record(str(tmp_path), "gsc2", "not_staged", 0.3, seed, 0.8 + seed / 100)
+        write_result_record(str(tmp_path), "gsc2", "swr", 0.3, seed, 0.9)
+        write_result_record(str(tmp_path), "gsc2", "not_staged", 0.3, seed, 0.8 + seed / 100)
     found = lines_of(write(tmp_path, costs=(0.1, 0.3, 0.5)))
     ablation = found[("SWR (two-stage), c=0.3", "Not staged (co-optimize), c=0.3", "GSC2")]
     assert ablation[:3] == ["0,1", "90.0", "80.5"] and ablation[-1] == "higher"
@@ -131,7 +110,7 @@ def test_every_ablation_is_compared_with_two_stage_swr_at_each_cost(tmp_path):
 )
 def test_the_cost_claims_at_c_01(tmp_path, param_ratio, mult_ratio, parameters, computation):
     for task in ("gsc2", "mc_kws"):
-        write_record(str(tmp_path), task, "swr", 0.1, 0, 0.9, param_ratio, mult_ratio)
+        write_result_record(str(tmp_path), task, "swr", 0.1, 0, 0.9, param_ratio, mult_ratio)
     text = write(tmp_path).read_text()
     extra = f"{100 * (param_ratio - 1):.1f} % extra for the two tasks"
     assert extra in text
@@ -140,11 +119,11 @@ def test_the_cost_claims_at_c_01(tmp_path, param_ratio, mult_ratio, parameters, 
 
 
 def test_the_best_baseline_is_one_of_the_papers(tmp_path):
-    write_record(str(tmp_path), "gsc2", "taps", None, 0, 0.91)
-    write_record(str(tmp_path), "gsc2", "finetune_all", None, 0, 0.89)
+    write_result_record(str(tmp_path), "gsc2", "taps", None, 0, 0.91)
+    write_result_record(str(tmp_path), "gsc2", "finetune_all", None, 0, 0.89)
     # Neither the pre-trained model untouched nor this project's LoRA is a baseline of the paper.
-    write_record(str(tmp_path), "gsc2", "multilingual", None, 0, 0.95)
-    write_record(str(tmp_path), "gsc2", "lora", 0.1, 0, 0.99)
+    write_result_record(str(tmp_path), "gsc2", "multilingual", None, 0, 0.95)
+    write_result_record(str(tmp_path), "gsc2", "lora", 0.1, 0, 0.99)
     text = write(tmp_path).read_text()
     assert "- GSC2: TAPS, 91.0 %" in text
     assert "- MC-KWS: - (no baseline finished)." in text

@@ -1,6 +1,5 @@
 """Table 1 beside the paper's numbers, and the README block `reproduce.py --readme` rewrites."""
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -11,40 +10,20 @@ from scipy import stats
 
 from swr_keras.kws import paper_comparison, reproduce, tables
 
-from .conftest import recipe_path
+from .conftest import recipe_path, write_result_record
 
 BACKBONE = "bc_resnet8"  # the paper's; the test cells are synthetic records, nothing trains
 BEGIN, END = paper_comparison.BEGIN, paper_comparison.END
-
-
-def write_record(directory, task, row, cost, seed, accuracy, param_ratio):
-    cell = reproduce.Cell(BACKBONE, task, row, cost, seed)
-    reproduce.write_cell(
-        os.path.join(directory, "cells", cell.file_name()),
-        {
-            "cell": dataclasses.asdict(cell),
-            "result": {
-                "test_accuracy": accuracy,
-                "validation_accuracy": accuracy,
-                "param_ratio_two_tasks": param_ratio,
-                "mult_ratio": 1.0,
-            },
-            "seconds": 5.0,
-            "shared_seconds": 0.0,
-            "versions": {"keras": "3"},
-            "command": "run",
-        },
-    )
 
 
 @pytest.fixture
 def results_dir(tmp_path):
     """SWR at c = 0.1: seeds 0-2 on GSC2, 0-1 on MC-KWS; fine-tune classifier: seed 0 on GSC2."""
     for seed, accuracy in enumerate((0.80, 0.86, 0.83)):
-        write_record(str(tmp_path), "gsc2", "swr", 0.1, seed, accuracy, 1.2 + seed / 10)
+        write_result_record(str(tmp_path), "gsc2", "swr", 0.1, seed, accuracy, 1.2 + seed / 10)
         if seed < 2:
-            write_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy - 0.1, 1.2)
-    write_record(str(tmp_path), "gsc2", "finetune_classifier", None, 0, 0.75, 1.02)
+            write_result_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy - 0.1, 1.2)
+    write_result_record(str(tmp_path), "gsc2", "finetune_classifier", None, 0, 0.75, 1.02)
     return tmp_path
 
 
