@@ -38,13 +38,19 @@ PAPER_BASELINES = ("finetune_all", "finetune_classifier", "spottune", "adapter",
 # "Under 10 % extra parameters": the paper's #Param. column for two tasks.
 EXTRA_PARAMETER_BAR = 0.10
 TASKS = (("gsc2", "GSC2"), ("mc_kws", "MC-KWS"))
+# Percentage points below which per-seed differences count as identical: the
+# records hold float32 accuracies, so equal clip counts can differ by ~1e-6.
+NO_SPREAD = 1e-3
 EXPLANATION = (
     "Each line compares two cells of Table 1 or Table 2 on one task: the difference of their "
     "top-1 test accuracies (percentage points), left minus right, paired by seed (both cells "
     "of a seed start from the same pre-trained model and data), mean (95 % CI half-width, "
     "Student's t over the per-seed differences). Verdict: higher / lower where the interval "
     "excludes 0; not told apart where it spans 0 (too few seeds to tell; not evidence of "
-    "equality); one seed where only one pair finished; - where a cell is not run."
+    "equality); equal on every seed / same difference on every seed where the seeds agree "
+    "exactly (an interval of no width: accuracies move in steps of one test clip, so a few "
+    "seeds can agree by chance, and that is no evidence either); one seed where only one pair "
+    "finished; - where a cell is not run."
 )
 
 
@@ -123,11 +129,23 @@ def paired_difference(left, right):
 
 
 def verdict(difference):
-    """ "higher", "lower", "not told apart", "one seed" or `MISSING`, from `paired_difference`."""
+    """The verdict on one `paired_difference` (`MISSING` for none).
+
+    "higher" / "lower" where the 95 % interval excludes 0, "not told apart"
+    where it spans 0, "one seed" for a single pair. Where every seed gave the
+    same difference the interval has no width, which would claim certainty:
+    test accuracies move in steps of one test clip, so a few seeds can agree
+    exactly by chance. Those say so instead: "equal on every seed" or "same
+    difference on every seed".
+    """
     if difference is None:
         return MISSING
     if len(difference["seeds"]) < 2:
         return "one seed"
+    if difference["half"] < NO_SPREAD:
+        if abs(difference["mean"]) < NO_SPREAD:
+            return "equal on every seed"
+        return "same difference on every seed"
     if difference["mean"] - difference["half"] > 0:
         return "higher"
     if difference["mean"] + difference["half"] < 0:

@@ -56,15 +56,16 @@ def test_a_difference_is_paired_by_seed_with_students_t(tmp_path):
 def test_only_the_seeds_both_cells_finished_are_paired(tmp_path):
     for seed, accuracy in enumerate((0.90, 0.50, 0.92)):
         write_result_record(str(tmp_path), "mc_kws", "swr", 0.1, seed, accuracy)
-    for seed, accuracy in ((0, 0.85), (2, 0.87)):
+    for seed, accuracy in ((0, 0.85), (2, 0.868)):
         write_result_record(str(tmp_path), "mc_kws", "spottune", None, seed, accuracy)
     seeds, left, right, difference, verdict = lines_of(write(tmp_path))[
         (SWR_01, "SpotTune", "MC-KWS")
     ]
     # Seed 1 (SWR only, and far off) takes no part: SWR's mean is over seeds 0 and 2.
-    assert (seeds, left, right) == ("0,2", "91.0", "86.0")
+    assert (seeds, left, right) == ("0,2", "91.0", "85.9")
     # Seed 1 has no SpotTune cell; with SWR's seed 1 (50 %) counted, SWR's mean would be 77.3.
-    assert difference == "+5.0 (0.0)"
+    half = stats.t.ppf(0.975, df=1) * np.std([5.0, 5.2], ddof=1) / np.sqrt(2)
+    assert difference == f"+5.1 ({half:.1f})"
     assert verdict == "higher"
 
 
@@ -75,6 +76,9 @@ def test_only_the_seeds_both_cells_finished_are_paired(tmp_path):
         ((0.80, 0.80, 0.81), (0.90, 0.91, 0.92), "lower"),
         ((0.90, 0.80, 0.85), (0.85, 0.85, 0.85), "not told apart"),
         ((0.90,), (0.80,), "one seed"),
+        # Seeds that agree exactly give an interval of no width: no certainty, said so.
+        ((0.90, 0.85), (0.85, 0.80), "same difference on every seed"),
+        ((0.90, 0.85), (0.90, 0.85), "equal on every seed"),
     ],
 )
 def test_the_verdict_is_read_off_the_interval(tmp_path, left, right, expected):
