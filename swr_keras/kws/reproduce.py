@@ -37,6 +37,8 @@ from swr_keras.kws import report, tasks
 TABLES = ("1", "2")
 FIGURES = ("2",)
 PAPER_TASKS = ("gsc2", "mc_kws")
+# Each task and its name in the tables.
+TASK_COLUMNS = (("gsc2", "GSC2"), ("mc_kws", "MC-KWS"))
 PAPER_COSTS = (0.1, 0.3, 0.5)
 MULTILINGUAL = "multilingual"
 RESULT, POLICY = "result", "policy"

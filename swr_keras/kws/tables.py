@@ -20,7 +20,7 @@ from swr_keras.kws import claims, paper_comparison, report
 from swr_keras.kws import reproduce as grid_lib
 
 MISSING = "-"
-TASK_COLUMNS = (("gsc2", "GSC2"), ("mc_kws", "MC-KWS"))
+TASK_COLUMNS = grid_lib.TASK_COLUMNS
 CSV_FIELDS = (
     "table",
     "row",
