@@ -16,8 +16,9 @@ policy_map.png, policy_map_equal.png, figure2.md) are rewritten from every
 finished cell after each job, so a partial grid already shows its numbers
 ("-" for a cell not run), with table1_vs_paper.md setting Table 1 beside the
 paper's numbers and claims.md checking the paper's claims (seed-paired
-differences with 95 % intervals); --readme=README.md also writes that table into README.md's
-block between <!-- table1-vs-paper:begin --> and <!-- table1-vs-paper:end -->.
+differences with 95 % intervals); --readme=README.md also writes that table and
+the headline claims into README.md's block between <!-- table1-vs-paper:begin -->
+and <!-- table1-vs-paper:end -->.
 Res15 needs your own pre-trained --pretrained
 (--backbone=res15): the shipped backbone is BC-ResNet-8. Bad flags exit
 with status 2 and one line.
@@ -55,7 +56,8 @@ flags.DEFINE_string(
     "readme",
     "",
     "A Markdown file (e.g. README.md) whose block between <!-- table1-vs-paper:begin --> and "
-    "<!-- table1-vs-paper:end --> gets Table 1 beside the paper's (needs --table=1).",
+    "<!-- table1-vs-paper:end --> gets Table 1 beside the paper's and the headline claims "
+    "(needs --table=1).",
 )
 kws_flags.define_method_flags()
 kws_flags.define_training_flags()

@@ -157,6 +157,56 @@ def _records(cells, backbone, task, side, seeds):
     return cells.results(backbone, task, side.row, side.cost, seeds)
 
 
+def _difference(cells, backbone, task, comparison, seeds):
+    return paired_difference(
+        _records(cells, backbone, task, comparison.left, seeds),
+        _records(cells, backbone, task, comparison.right, seeds),
+    )
+
+
+def headline_comparisons(costs):
+    """The comparisons the paper's headline rests on, a subset of `comparisons`.
+
+    SWR at `HEADLINE_COST` against every other Table 1 row, SWR at
+    `FULL_COST` against fine-tune all, and two-stage SWR against not staged;
+    the other ablations stay in `claims.md` only.
+    """
+    ablations = {row.name for row in grid_lib.TABLE2_ROWS} - {"swr", "not_staged"}
+    return [c for c in comparisons(costs) if c.right.row not in ablations]
+
+
+def summary_markdown(cells, backbone, seeds, costs):
+    """The headline comparisons, one line each with every task as a column, then the cost claims.
+
+    This is the short form of `claims.md` that `reproduce.py --readme` writes
+    under Table 1, so a README states the claims from the cells and never
+    from a hand-typed copy.
+    """
+    out = [
+        "| Left | Right | " + " | ".join(name for _, name in TASKS) + " |",
+        "|---" * (2 + len(TASKS)) + "|",
+    ]
+    for comparison in headline_comparisons(costs):
+        values = []
+        for task, _ in TASKS:
+            difference = _difference(cells, backbone, task, comparison, seeds)
+            if difference is None:
+                values.append(MISSING)
+            elif len(difference["seeds"]) < 2:
+                values.append(f"{difference['mean']:+.1f}, {verdict(difference)}")
+            else:
+                values.append(
+                    f"{difference['mean']:+.1f} ({difference['half']:.1f}), "
+                    f"{verdict(difference)}, n={len(difference['seeds'])}"
+                )
+        out.append(
+            f"| {comparison.left.label()} | {comparison.right.label()} | "
+            + " | ".join(values)
+            + " |"
+        )
+    return "\n".join([*out, "", *cost_lines(cells, backbone, seeds)]) + "\n"
+
+
 def accuracy_lines(cells, backbone, seeds, costs):
     """The Markdown table of every accuracy comparison, one line per comparison and task."""
     out = [
@@ -165,10 +215,7 @@ def accuracy_lines(cells, backbone, seeds, costs):
     ]
     for comparison in comparisons(costs):
         for task, name in TASKS:
-            difference = paired_difference(
-                _records(cells, backbone, task, comparison.left, seeds),
-                _records(cells, backbone, task, comparison.right, seeds),
-            )
+            difference = _difference(cells, backbone, task, comparison, seeds)
             if difference is None:
                 numbers = [MISSING] * 4
             else:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from swr_keras.kws import reproduce, tables
+from swr_keras.kws import claims, reproduce, tables
 
 from .conftest import write_result_record
 
@@ -132,3 +132,29 @@ def test_the_best_baseline_is_one_of_the_papers(tmp_path):
     assert "- GSC2: TAPS, 91.0 %" in text
     assert "- MC-KWS: - (no baseline finished)." in text
     assert "- SWR, c=0.1: - (no cell finished)." in text
+
+
+def test_the_summary_holds_the_headline_claims_with_a_column_per_task(tmp_path):
+    for seed in range(3):
+        for task, step in (("gsc2", 0.02), ("mc_kws", -0.01)):
+            write_result_record(str(tmp_path), task, "swr", 0.1, seed, 0.90, param_ratio=1.08)
+            write_result_record(str(tmp_path), task, "finetune_all", None, seed, 0.88 + step * seed)
+        write_result_record(str(tmp_path), "gsc2", "bn_affine", 0.1, seed, 0.5)
+    found = lines_of(write(tmp_path))
+    cells = tables.Cells(reproduce.read_cells(str(tmp_path / "cells")))
+    summary = claims.summary_markdown(cells, BACKBONE, (0, 1, 2), (0.1, 0.5))
+    lines = summary.splitlines()
+    assert lines[0] == "| Left | Right | GSC2 | MC-KWS |"
+    # Each task's column is claims.md's own difference and verdict for that task.
+    columns = [
+        f"{found[(SWR_01, 'fine-tune all', task)][3]}, {found[(SWR_01, 'fine-tune all', task)][4]}"
+        for task in ("GSC2", "MC-KWS")
+    ]
+    assert f"| {SWR_01} | fine-tune all | {columns[0]}, n=3 | {columns[1]}, n=3 |" in lines
+    assert columns[0].endswith("not told apart") and columns[1].endswith("higher")
+    # The headline only: SWR against Table 1 and not staged, not the other ablations.
+    rights = {line.split(" | ")[1] for line in lines[2:] if line.startswith("| ")}
+    assert "Not staged (co-optimize), c=0.1" in rights and "SpotTune" in rights
+    assert not any("BN-affine" in right or "equal r_l" in right for right in rights)
+    assert "SWR (two-stage), c=0.5 | fine-tune all | - | -" in summary
+    assert lines[-1].startswith("- Under 10 % extra parameters: #Param. 1.08x")
