@@ -10,6 +10,7 @@ versions computed their cells.
 """
 
 import csv
+import datetime
 import io
 import os
 
@@ -252,6 +253,31 @@ def grid_seconds(cells, backbone):
     return len(mine), float(sum(r["seconds"] + r["shared_seconds"] for r in mine))
 
 
+def grid_wall_seconds(cells, backbone):
+    """Seconds during which at least one finished cell of `backbone` was running, or `None`.
+
+    A cell ran from its record's `finished` time less its own and shared
+    seconds until that time. The union of those intervals is the grid's wall
+    time: cells of processes side by side count once, and the gaps between
+    runs (sessions, a killed process) not at all. Records without `finished`
+    take no part; `None` if no record has one.
+    """
+    intervals = sorted(
+        (end - r["seconds"] - r["shared_seconds"], end)
+        for r in cells.records
+        if r["cell"]["backbone"] == backbone and r.get("finished")
+        for end in [datetime.datetime.fromisoformat(r["finished"]).timestamp()]
+    )
+    if not intervals:
+        return None
+    total, (start, stop) = 0.0, intervals[0]
+    for begin, end in intervals[1:]:
+        if begin > stop:
+            total, start = total + stop - start, begin
+        stop = max(stop, end)
+    return total + stop - start
+
+
 def header_lines(title, cells, backbone, seeds, command, explanation):
     """The lines above a table: what it is, the command and the versions its cells record."""
     mine = [r for r in cells.records if r["cell"]["backbone"] == backbone]
@@ -389,9 +415,16 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
         text += (
             f"\nThe whole grid so far: {count} finished cells of {_backbone_name(backbone)} "
             f"(both tables and Fig. 2), {seconds:.0f} s ({seconds / 3600:.1f} h) of compute in "
-            "all: each cell's own time plus the shared stages, each counted once. Cells that ran "
-            "in processes side by side overlapped, so the wall time was shorter.\n"
+            "all: each cell's own time plus the shared stages, each counted once."
         )
+        wall = grid_wall_seconds(cells, backbone)
+        if wall is not None:
+            text += (
+                f" Wall time {wall:.0f} s ({wall / 3600:.1f} h): the union of the cells' running "
+                "intervals (each record's finish time less its seconds), so cells run side by "
+                "side count once and the gaps between runs not at all."
+            )
+        text += "\n"
         for extension, content in (
             ("md", text),
             ("csv", table_csv(cells, table, backbone, seeds, costs)),

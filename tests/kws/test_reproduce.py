@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import datetime
 import json
 import os
 
@@ -286,6 +287,37 @@ def test_the_grid_time_counts_each_shared_stage_once(tmp_path):
     tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0,), (0.1,), "cmd")
     text = (tmp_path / "table1_bc_resnet1.md").read_text()
     assert "3 finished cells of BC-ResNet-1 (both tables and Fig. 2), 121 s (0.0 h)" in text
+
+
+def test_the_grid_wall_time_is_the_union_of_the_cells_running_intervals(tmp_path):
+    # Two processes side by side (900-1000 s and 950-1050 s), a later run (4970-5000 s,
+    # 20 s of it a shared stage) and a record that says nothing of when it finished.
+    runs = {
+        ("gsc2", 0): (1000, 100.0, 0.0),
+        ("mc_kws", 0): (1050, 100.0, 0.0),
+        ("gsc2", 1): (5000, 10.0, 20.0),
+        ("mc_kws", 1): (None, 7.0, 0.0),
+    }
+    for (task, seed), (end, seconds, shared) in runs.items():
+        cell = reproduce.Cell(BACKBONE, task, "swr", 0.1, seed)
+        result = {"test_accuracy": 0.9, "validation_accuracy": 0.9}
+        result |= {"param_ratio_two_tasks": 1.2, "mult_ratio": 1.0}
+        record = {"cell": dataclasses.asdict(cell), "result": result}
+        record |= {"seconds": seconds, "shared_seconds": shared, "versions": {}, "command": "run"}
+        if end is not None:
+            stamp = datetime.datetime.fromtimestamp(end, datetime.UTC)
+            record["finished"] = stamp.strftime("%Y-%m-%dT%H:%M:%S%z")
+        reproduce.write_cell(str(tmp_path / "cells" / cell.file_name()), record)
+    tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0, 1), (0.1,), "cmd")
+    text = (tmp_path / "table1_bc_resnet1.md").read_text()
+    assert "4 finished cells of BC-ResNet-1 (both tables and Fig. 2), 237 s (0.1 h)" in text
+    assert "Wall time 180 s (0.1 h): the union of the cells' running intervals" in text
+    # Without any finish time there is no wall time to tell.
+    for record in (tmp_path / "cells").iterdir():
+        record.unlink()
+    write_records(tmp_path, {0: 0.8})
+    tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0,), (0.1,), "cmd")
+    assert "Wall time" not in (tmp_path / "table1_bc_resnet1.md").read_text()
 
 
 def test_the_multilingual_row_answers_with_the_task_classes_only(kws_data_dir, tiny_pretrained):
