@@ -52,6 +52,12 @@ EXPLANATION = (
     "seeds can agree by chance, and that is no evidence either); one seed where only one pair "
     "finished; - where a cell is not run."
 )
+# What `summary_markdown`'s table holds, for the README that shows it.
+SUMMARY_INTRO = (
+    "The paper's headline claims on the same cells, from claims.md (which also compares "
+    "every other ablation): accuracy difference in points, left minus right, paired by seed, "
+    "mean (95 % CI half-width), the verdict read off that interval, and n, the seeds paired."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,14 +159,11 @@ def verdict(difference):
     return "not told apart"
 
 
-def _records(cells, backbone, task, side, seeds):
-    return cells.results(backbone, task, side.row, side.cost, seeds)
-
-
 def _difference(cells, backbone, task, comparison, seeds):
+    left, right = comparison.left, comparison.right
     return paired_difference(
-        _records(cells, backbone, task, comparison.left, seeds),
-        _records(cells, backbone, task, comparison.right, seeds),
+        cells.results(backbone, task, left.row, left.cost, seeds),
+        cells.results(backbone, task, right.row, right.cost, seeds),
     )
 
 

@@ -36,9 +36,9 @@ from swr_keras.kws import report, tasks
 
 TABLES = ("1", "2")
 FIGURES = ("2",)
-PAPER_TASKS = ("gsc2", "mc_kws")
-# Each task and its name in the tables.
+# Each of the paper's tasks and its name in the tables.
 TASK_COLUMNS = (("gsc2", "GSC2"), ("mc_kws", "MC-KWS"))
+PAPER_TASKS = tuple(task for task, _ in TASK_COLUMNS)
 PAPER_COSTS = (0.1, 0.3, 0.5)
 MULTILINGUAL = "multilingual"
 RESULT, POLICY = "result", "policy"
@@ -209,13 +209,27 @@ def write_cell(path, record):
 
 
 def read_cells(cells_dir):
-    """Every finished cell's record under `cells_dir`, by file name."""
+    """Every finished cell's record under `cells_dir`, by file name.
+
+    Raises:
+        ValueError: a record is not JSON (e.g. copied in part); one line that
+            names the file and the fix.
+    """
     records = {}
     if os.path.isdir(cells_dir):
         for name in sorted(os.listdir(cells_dir)):
             if name.endswith(".json"):
-                with open(os.path.join(cells_dir, name)) as file:
-                    records[name] = json.load(file)
+                path = os.path.join(cells_dir, name)
+                with open(path) as file:
+                    try:
+                        records[name] = json.load(file)
+                    except json.JSONDecodeError as error:
+                        # The harness writes records atomically, so this one was
+                        # damaged or copied in part after it was written.
+                        raise ValueError(
+                            f"{path} is not a cell record ({error}); delete it, and the next "
+                            "grid run trains that cell again."
+                        ) from None
     return records
 
 

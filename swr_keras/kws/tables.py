@@ -44,11 +44,6 @@ VS_PAPER_EXPLANATION = (
     "finished per task (Student's t), #Param. and #Mult. as in table1.md; the paper's: its "
     "Table 1 as printed; - = not run, or a row the paper does not report."
 )
-CLAIMS_INTRO = (
-    "The paper's headline claims on the same cells, from claims.md (which also compares "
-    "every other ablation): accuracy difference in points, left minus right, paired by seed, "
-    "mean (95 % CI half-width), the verdict read off that interval, and n, the seeds paired."
-)
 FIGURE2_LABELS = {"swr": "SWR", "wo_supernet": "w/o super-net", "equal_rl": "equal r_l"}
 
 
@@ -262,12 +257,12 @@ def grid_wall_seconds(cells, backbone):
     runs (sessions, a killed process) not at all. Records without `finished`
     take no part; `None` if no record has one.
     """
-    intervals = sorted(
-        (end - r["seconds"] - r["shared_seconds"], end)
-        for r in cells.records
-        if r["cell"]["backbone"] == backbone and r.get("finished")
-        for end in [datetime.datetime.fromisoformat(r["finished"]).timestamp()]
-    )
+    intervals = []
+    for record in cells.records:
+        if record["cell"]["backbone"] == backbone and record.get("finished"):
+            end = datetime.datetime.fromisoformat(record["finished"]).timestamp()
+            intervals.append((end - record["seconds"] - record["shared_seconds"], end))
+    intervals.sort()
     if not intervals:
         return None
     total, (start, stop) = 0.0, intervals[0]
@@ -461,7 +456,7 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
             )
             summary = claims.summary_markdown(cells, backbone, seeds, costs)
             paper_comparison.write_block(
-                readme, f"{intro}\n\n{comparison}\n{CLAIMS_INTRO}\n\n{summary}"
+                readme, f"{intro}\n\n{comparison}\n{claims.SUMMARY_INTRO}\n\n{summary}"
             )
             written.append(readme)
     if figures:

@@ -320,6 +320,15 @@ def test_the_grid_wall_time_is_the_union_of_the_cells_running_intervals(tmp_path
     assert "Wall time" not in (tmp_path / "table1_bc_resnet1.md").read_text()
 
 
+def test_a_damaged_cell_record_is_named_with_its_fix(tmp_path):
+    write_records(tmp_path, {0: 0.8})
+    damaged = tmp_path / "cells" / "bc_resnet1-gsc2-swr-c010-s9.json"
+    damaged.write_text('{"cell": {"seed"')  # a copy cut short
+    with pytest.raises(ValueError, match=f"^{damaged} is not a cell record .*; delete it, and"):
+        reproduce.read_cells(str(tmp_path / "cells"))
+    assert damaged.read_text() == '{"cell": {"seed"'  # left for the user to look at
+
+
 def test_the_multilingual_row_answers_with_the_task_classes_only(kws_data_dir, tiny_pretrained):
     pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
     corpus = tasks.list_task("gsc2", tasks.resolve_data_dir(kws_data_dir), seed=0)
