@@ -12,10 +12,12 @@ KWS_FLAGS ?= --target_cost=0.5
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Dependencies are declared once, in pyproject.toml; `test` pulls in `kws` and `serving`.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# pyproject.toml declares the ranges the package accepts; requirements.txt pins the tested setup
+# (every package at the version the tests passed with), which is what gets installed here.
+$(VENV)/.installed: pyproject.toml requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 setup: $(VENV)/.installed
@@ -37,6 +39,7 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests --durations=30
 
 lint: $(VENV)/.installed
+	$(BIN)/python .ci/check_requirements.py
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
