@@ -55,6 +55,12 @@ _MAX_SNR_DB = flags.DEFINE_float("max_snr_db", 30.0, "Highest speech-to-noise ra
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", 2, "Parallel eSpeak NG processes; does not change the output."
 )
+_HELDOUT_VOICES = flags.DEFINE_boolean(
+    "heldout_voices",
+    False,
+    "Validation and test speakers use eSpeak voice variants that no training speaker uses "
+    "(MC-KWS needs --mc_speaker_split).",
+)
 
 _GSC_WORDS = flags.DEFINE_list(
     "gsc_words",
@@ -91,6 +97,12 @@ _MC_KEYWORDS = flags.DEFINE_list(
 _MC_LANGUAGE = flags.DEFINE_string("mc_language", "cmn", "eSpeak NG language of --mc_keywords.")
 _MC_NUM_SPEAKERS = flags.DEFINE_integer(
     "mc_num_speakers", 37, "Synthetic speakers in the MC-KWS-format corpus."
+)
+_MC_SPEAKER_SPLIT = flags.DEFINE_list(
+    "mc_speaker_split",
+    [],
+    "Fixed MC-KWS speakers per split, train,valid,test (written to SPLITINFO.txt; "
+    "--mc_num_speakers defaults to their sum); empty: the loader splits by seed.",
 )
 _MC_CLIPS_PER_WORD = flags.DEFINE_integer(
     "mc_clips_per_word", 4, "Utterances of each keyword by each MC-KWS speaker."
@@ -132,11 +144,30 @@ def _parse_flags(argv):
 ## Generation
 
 
+def _speaker_split():
+    if not _MC_SPEAKER_SPLIT.value:
+        return None
+    try:
+        return tuple(int(n) for n in _MC_SPEAKER_SPLIT.value)
+    except ValueError:
+        _fail(
+            f"--mc_speaker_split must be 3 integers train,valid,test, e.g. 25,42,42. "
+            f"Received: {','.join(_MC_SPEAKER_SPLIT.value)}"
+        )
+
+
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}; all settings are --flags.")
     snr_db_range = (_MIN_SNR_DB.value, _MAX_SNR_DB.value)
+    speaker_split = _speaker_split()
+    num_speakers = _MC_NUM_SPEAKERS.value
+    if speaker_split and not flags.FLAGS["mc_num_speakers"].present:
+        num_speakers = sum(speaker_split)
     try:
+        if "mc_kws" in _CORPORA.value:
+            # Before any corpus is written: a bad split must not leave gsc2/ behind.
+            synthetic.checks.check_speaker_split(speaker_split, num_speakers, _HELDOUT_VOICES.value)
         if "gsc2" in _CORPORA.value:
             path = synthetic.make_gsc_corpus(
                 os.path.join(_OUTPUT_DIR.value, "gsc2"),
@@ -151,6 +182,7 @@ def main(argv):
                 background_noise_seconds=_BACKGROUND_NOISE_SECONDS.value,
                 seed=_SEED.value,
                 num_workers=_NUM_WORKERS.value,
+                heldout_voices=_HELDOUT_VOICES.value,
             )
             print(f"GSC2-format corpus: {path}")
         if "mc_kws" in _CORPORA.value:
@@ -158,7 +190,9 @@ def main(argv):
                 os.path.join(_OUTPUT_DIR.value, "mc_kws"),
                 keywords=_MC_KEYWORDS.value,
                 language=_MC_LANGUAGE.value,
-                num_speakers=_MC_NUM_SPEAKERS.value,
+                num_speakers=num_speakers,
+                speaker_split=speaker_split,
+                heldout_voices=_HELDOUT_VOICES.value,
                 clips_per_word=_MC_CLIPS_PER_WORD.value,
                 snr_db_range=snr_db_range,
                 sample_rate=_MC_SAMPLE_RATE.value,

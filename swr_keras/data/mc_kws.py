@@ -19,7 +19,10 @@ Audio (48 kHz by default) is resampled to 16 kHz in-graph and padded to
 their highest-energy `clip_seconds` window (or, with `crop="start"`, their
 beginning), and how many were cropped is logged and stored in
 `ClipTable.num_cropped`. Speakers are split 25/6/6 (or
-proportionally, at least one each, when there are fewer than 37), seeded.
+proportionally, at least one each, when there are fewer than 37), seeded;
+a tab-separated `<root>/SPLITINFO.txt` (header `SPEAKER_ID`, `SPLIT`; splits
+`train`, `valid`, `test`), as the synthetic corpus writes, fixes the split
+instead.
 `_silence_` gets as many clips per split as the largest known class, capped
 by `silence_caps` when given; test silence holds fixed noise segments as in
 `gsc2`.
@@ -39,6 +42,7 @@ DEFAULT_MAPPING = os.path.join(os.path.dirname(__file__), "mc_kws_mapping.json")
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 SPEAKER_SPLIT = (25, 6, 6)
+SPLIT_INFO = "SPLITINFO.txt"
 OUTPUT_RATE = 16000
 
 
@@ -126,6 +130,45 @@ def split_speakers(speakers, seed=0, proportions=SPEAKER_SPLIT):
     }
 
 
+def read_split_info(root, speakers):
+    """The fixed speaker split of `<root>/SPLITINFO.txt`, or None without one.
+
+    Returns:
+        dict speaker id -> split (`train`, `valid` or `test`).
+
+    Raises:
+        ValueError: a malformed file, an unknown split name, a listed speaker
+            twice, or a speaker of the corpus the file does not list.
+    """
+    path = os.path.join(root, SPLIT_INFO)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8-sig") as handle:
+        lines = [line for line in handle.read().splitlines() if line.strip()]
+    if not lines or [h.strip() for h in lines[0].split("\t")] != ["SPEAKER_ID", "SPLIT"]:
+        raise ValueError(
+            f"{path}: expected a tab-separated header line SPEAKER_ID, SPLIT. "
+            "Fix the file, or delete it to split the speakers by seed."
+        )
+    split_of = {}
+    for number, line in enumerate(lines[1:], start=2):
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 2 or fields[1] not in pipeline.SPLITS or fields[0] in split_of:
+            raise ValueError(
+                f"{path}, line {number}: {line!r} is not a new speaker id and one of "
+                f"{', '.join(pipeline.SPLITS)}, tab-separated."
+            )
+        split_of[fields[0]] = fields[1]
+    missing = sorted(set(speakers) - set(split_of))
+    if missing:
+        raise ValueError(
+            f"{path} gives no split for speaker(s) {missing[:5]}"
+            f"{' ...' if len(missing) > 5 else ''}; add them, or delete the file to "
+            "split the speakers by seed."
+        )
+    return split_of
+
+
 def _magichub_rows(root):
     info_path = os.path.join(root, "UTTRANSINFO.txt")
     with open(info_path, encoding="utf-8-sig") as handle:
@@ -195,7 +238,8 @@ def list_mc_kws(
         noise_dir: str, GSC2's `_background_noise_` folder (silence class
             and noise augmentation).
         mapping_path: str, the class-mapping JSON file.
-        seed: int, for the speaker split and the fixed test silence.
+        seed: int, for the speaker split (unless `SPLITINFO.txt` fixes it),
+            the `_unknown_` subsets and the fixed test silence.
         sample_rate: int, the rate every file must have (resampled to
             16 kHz in-graph).
         clip_seconds: float; default the mapping's `clip_seconds`.
@@ -266,8 +310,10 @@ def list_mc_kws(
         )
     _LOG.info("MC-KWS: %d clips, %d excluded by the mapping.", len(rows), num_excluded)
 
-    speakers_of = split_speakers([r[2] for r in rows], seed)
-    split_of = {s: split for split, group in speakers_of.items() for s in group}
+    split_of = read_split_info(root, {r[2] for r in rows})
+    if split_of is None:
+        speakers_of = split_speakers([r[2] for r in rows], seed)
+        split_of = {s: split for split, group in speakers_of.items() for s in group}
     splits = {}
     for index, split in enumerate(pipeline.SPLITS):
         rng = np.random.default_rng([seed, index])

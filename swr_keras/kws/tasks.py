@@ -23,12 +23,18 @@ from swr_keras.data import gsc2, keyword_folder, mc_kws, multilingual, pipeline,
 
 FOLDER = "folder"
 CACHE_ENV = "SWR_KERAS_CACHE"
-# `_unknown_` clips per split (train, valid, test) on the synthetic corpus:
-# about one keyword's count, as the reference's caps (3077/371/408) are on
-# the real GSC2. Uncapped, the 10 "unknown" words of the synthetic GSC2 and
-# the 8 of MC-KWS would make up 45 % of every split, and a model that
-# answers `_unknown_` to everything would already score 45 %.
-SYNTHETIC_UNKNOWN_CAPS = {"gsc2": (160, 20, 20), "mc_kws": (100, 24, 24)}
+
+
+def synthetic_unknown_caps(synthetic_corpus, task):
+    """`_unknown_` clips per split (train, valid, test) of a default corpus's task.
+
+    One keyword's count per split (`synthetic.split_plan`), as the
+    reference's caps (3077/371/408) are on the real GSC2: GSC2 160/20/20 and
+    MC-KWS 100/24/24 on `"pretraining"`. Uncapped, the 10 "unknown" words of
+    the synthetic GSC2 and the 8 of MC-KWS would make up 45 % of every split,
+    and a model that answers `_unknown_` to everything would score 45 %.
+    """
+    return synthetic.split_plan(synthetic_corpus)[task].unknown_caps
 
 
 def default_cache_dir():
@@ -46,12 +52,15 @@ class DataSource:
         synthetic: True for the generated default corpus, whose Mandarin
             keywords always sit at the start of their clips.
         folder_dir: the keyword folder of the `"folder"` task, else `""`.
+        synthetic_corpus: which default corpus (`synthetic.DEFAULT_CORPORA`)
+            a synthetic source is; it sets the `_unknown_` caps.
     """
 
     gsc2_dir: str
     mc_kws_dir: str
     synthetic: bool
     folder_dir: str = ""
+    synthetic_corpus: str = "transfer"
 
     @property
     def mc_kws_crop(self):
@@ -94,7 +103,9 @@ def resolve_data_dir(
         paths = synthetic.ensure_default_corpus(
             cache_dir or default_cache_dir(), num_workers=num_workers, corpus=synthetic_corpus
         )
-        return DataSource(paths.gsc2, paths.mc_kws, synthetic=True)
+        return DataSource(
+            paths.gsc2, paths.mc_kws, synthetic=True, synthetic_corpus=synthetic_corpus
+        )
     data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
@@ -113,8 +124,8 @@ def resolve_data_dir(
 def _source_options(source):
     gsc2_options, mc_kws_options = {}, {"crop": source.mc_kws_crop}
     if source.synthetic:
-        gsc2_options["unknown_caps"] = SYNTHETIC_UNKNOWN_CAPS["gsc2"]
-        mc_kws_options["unknown_caps"] = SYNTHETIC_UNKNOWN_CAPS["mc_kws"]
+        gsc2_options["unknown_caps"] = synthetic_unknown_caps(source.synthetic_corpus, "gsc2")
+        mc_kws_options["unknown_caps"] = synthetic_unknown_caps(source.synthetic_corpus, "mc_kws")
     return gsc2_options, mc_kws_options
 
 

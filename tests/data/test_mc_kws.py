@@ -51,6 +51,40 @@ def test_speaker_disjoint_split(corpus):
     assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
 
 
+def _with_split_info(tmp_path, mc_kws_root, text):
+    root = str(tmp_path / "fixed")
+    shutil.copytree(mc_kws_root, root)
+    with open(os.path.join(root, mc_kws.SPLIT_INFO), "w", encoding="utf-8") as file:
+        file.write(text)
+    return root
+
+
+def test_split_info_fixes_the_split_for_every_seed(tmp_path, mc_kws_root, noise_dir, mapping_path):
+    # G0001-G0004 train, G0005-G0006 valid, G0007-G0008 test: 4/2/2, not the
+    # seeded 25/6/6 shares (6/1/1).
+    fixed = {"train": MC_SPEAKERS[:4], "valid": MC_SPEAKERS[4:6], "test": MC_SPEAKERS[6:]}
+    lines = [f"{s}\t{split}" for split, group in fixed.items() for s in group]
+    root = _with_split_info(tmp_path, mc_kws_root, "SPEAKER_ID\tSPLIT\n" + "\n".join(lines) + "\n")
+    for seed in (0, 1):
+        listed = mc_kws.list_mc_kws(root, noise_dir, mapping_path, seed=seed)
+        for split in pipeline.SPLITS:
+            assert set(listed.splits[split][0].speakers) - {""} == set(fixed[split])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("SPEAKER\tSPLIT\n", "header"),
+        ("SPEAKER_ID\tSPLIT\nG0001\tdev\n", "line 2: 'G0001.*dev'"),
+        ("SPEAKER_ID\tSPLIT\nG0001\ttrain\n", "G0002"),
+    ],
+)
+def test_bad_split_info_is_named(tmp_path, mc_kws_root, noise_dir, mapping_path, text, message):
+    root = _with_split_info(tmp_path, mc_kws_root, text)
+    with pytest.raises(ValueError, match=f"SPLITINFO.txt.*{message}"):
+        mc_kws.list_mc_kws(root, noise_dir, mapping_path)
+
+
 def test_split_speakers_full_size_and_seed():
     speakers = [f"S{i:02d}" for i in range(37)]
     split = mc_kws.split_speakers(speakers, seed=0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from swr_keras.data import synthetic
-from swr_keras.data.synthetic import corpus, espeak
+from swr_keras.data.synthetic import corpus, espeak, voices
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(REPO_ROOT, "recipes", "make_synthetic_kws.py")
@@ -358,6 +358,10 @@ def test_gsc_bad_input_raises_value_error_naming_value(tmp_path, kwargs, value):
         (dict(clips_per_word=0), "clips_per_word=0"),
         (dict(clip_seconds_range=(3.0, 2.0)), "(3.0, 2.0)"),
         (dict(snr_db_range=5.0), "snr_db_range=5.0"),
+        (dict(speaker_split=(2, 2)), "speaker_split=(2, 2)"),
+        (dict(speaker_split=(0, 2, 2)), "speaker_split=(0, 2, 2)"),
+        (dict(num_speakers=5, speaker_split=(1, 1, 1)), "speaker_split=(1, 1, 1)"),
+        (dict(heldout_voices=True), "heldout_voices=True"),
     ],
 )
 def test_mc_kws_bad_input_raises_value_error_naming_value(tmp_path, kwargs, value):
@@ -400,26 +404,15 @@ def tiny_default(monkeypatch):
 
     def fake_gsc(output_dir, num_workers, **options):
         calls.append(("gsc2", output_dir, options))
-        return make_gsc(
-            output_dir,
-            words=["yes"],
-            num_speakers=2,
-            clips_per_word=1,
-            background_noise_seconds=1.0,
-            num_workers=num_workers,
-            **options,
-        )
+        tiny = dict(words=["yes"], num_speakers=2, clips_per_word=1, background_noise_seconds=1.0)
+        return make_gsc(output_dir, num_workers=num_workers, **{**options, **tiny})
 
     def fake_mc(output_dir, num_workers, **options):
         calls.append(("mc_kws", output_dir, options))
-        return make_mc(
-            output_dir,
-            keywords=["打开"],
-            num_speakers=1,
-            clips_per_word=1,
-            num_workers=num_workers,
-            **options,
-        )
+        tiny = dict(keywords=["打开"], num_speakers=1, clips_per_word=1)
+        if "speaker_split" in options:
+            tiny.update(num_speakers=3, speaker_split=(1, 1, 1))
+        return make_mc(output_dir, num_workers=num_workers, **{**options, **tiny})
 
     monkeypatch.setattr(corpus, "make_gsc_corpus", fake_gsc)
     monkeypatch.setattr(corpus, "make_mc_kws_corpus", fake_mc)
@@ -447,7 +440,17 @@ def test_transfer_corpus_has_other_speakers_and_accent(tmp_path, tiny_default):
     pretraining_options = [options for _, _, options in tiny_default[:2]]
     transfer_options = [options for _, _, options in tiny_default[2:]]
     assert pretraining_options == [{}, {}]
-    assert transfer_options == [{"seed": 1, "language": "en-US"}, {"seed": 1}]
+    assert transfer_options == [
+        {
+            "seed": 1,
+            "language": "en-US",
+            "num_speakers": 250,
+            "validation_percentage": 34.0,
+            "testing_percentage": 34.0,
+            "heldout_voices": True,
+        },
+        {"seed": 1, "speaker_split": (25, 42, 42), "heldout_voices": True},
+    ]
     # Another seed draws other speaker ids, so no speaker of the transfer
     # corpus was heard in pre-training.
     assert not set(os.listdir(os.path.join(pretraining.gsc2, "yes"))) & set(
@@ -493,6 +496,8 @@ def test_ensure_default_corpus_removes_abandoned_temp_dirs(tmp_path, tiny_defaul
     [
         ("--gsc_num_speakers=0", "num_speakers=0"),
         ("--no_such_flag=1", "no_such_flag"),
+        ("--mc_speaker_split=1,x,1", "--mc_speaker_split"),
+        ("--mc_speaker_split=1,1", "speaker_split=(1, 1)"),
     ],
 )
 def test_recipe_exits_2_with_one_line_on_bad_flags(tmp_path, flag, value):
@@ -507,6 +512,7 @@ def test_recipe_exits_2_with_one_line_on_bad_flags(tmp_path, flag, value):
     assert len(lines) == 1, result.stderr
     assert value in lines[0]
     assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "out" / "gsc2")
 
 
 def test_recipe_writes_requested_corpus(tmp_path):
@@ -529,3 +535,134 @@ def test_recipe_writes_requested_corpus(tmp_path):
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path)) == ["gsc2"]
     assert len(os.listdir(tmp_path / "gsc2" / "go")) == 2
+
+
+# The transfer corpus's split plan and held-out voices
+
+
+def test_transfer_plan_has_2000_clip_validation_and_test_splits_per_task():
+    plans = synthetic.split_plan("transfer")
+    # By hand. GSC2: 250 speakers at 34 / 34 % are 80 / 85 / 85; x 2 clips = 170
+    # clips per class; 12 classes (10 keywords, `_unknown_` capped at one
+    # keyword's count, `_silence_` as large) = 2,040.
+    assert plans["gsc2"].speakers == (80, 85, 85)
+    assert plans["gsc2"].unknown_caps == (160, 170, 170)
+    assert plans["gsc2"].task_clips == (1920, 2040, 2040)
+    # MC-KWS: 25 / 42 / 42 speakers x 4 clips = 168 per class; x 12 = 2,016.
+    assert plans["mc_kws"].speakers == (25, 42, 42)
+    assert plans["mc_kws"].task_clips == (1200, 2016, 2016)
+    for plan in plans.values():
+        assert min(plan.task_clips[1:]) >= 2000
+
+
+def test_pretraining_plan_is_v1_and_transfer_training_keeps_its_size():
+    # v1's test splits were 240 (GSC2) and 288 (MC-KWS) clips (issue 26) and
+    # its caps 160/20/20 and 100/24/24.
+    pretraining = synthetic.split_plan("pretraining")
+    assert pretraining["gsc2"].task_clips == (1920, 240, 240)
+    assert pretraining["gsc2"].unknown_caps == (160, 20, 20)
+    assert pretraining["mc_kws"].task_clips == (1200, 288, 288)
+    assert pretraining["mc_kws"].unknown_caps == (100, 24, 24)
+    transfer = synthetic.split_plan("transfer")
+    for task in ("gsc2", "mc_kws"):
+        assert transfer[task].task_clips[0] == pretraining[task].task_clips[0]
+    with pytest.raises(ValueError, match="'v0'"):
+        synthetic.split_plan("v0")
+
+
+def test_transfer_corpus_name_changed_with_its_plan():
+    # A cached v1 transfer corpus (240 test clips) must never be reused.
+    assert TRANSFER_NAME not in ("synthetic_kws_transfer_v1", PRETRAINING_NAME)
+
+
+def test_variant_pools_are_disjoint_and_hold_both_genders():
+    training, heldout = voices.variant_pools()
+    assert not set(training) & set(heldout)
+    assert len(training) + len(heldout) == len(set(training) | set(heldout)) >= 40
+    for pool in (training, heldout):
+        assert {espeak.variant_gender(name) for name in pool} == {"M", "F", ""}
+
+
+def _spy_speakers(monkeypatch):
+    drawn = {}
+    make = voices.make_speakers
+
+    def spy(rng, speaker_ids, heldout=None):
+        speakers = make(rng, speaker_ids, heldout)
+        drawn.update((s.speaker_id, s.variant) for s in speakers)
+        return speakers
+
+    monkeypatch.setattr(voices, "make_speakers", spy)
+    return drawn
+
+
+def test_gsc_heldout_voices_keep_validation_and_test_voices_out_of_training(tmp_path, monkeypatch):
+    drawn = _spy_speakers(monkeypatch)
+    root = _small_gsc(str(tmp_path / "gsc"), heldout_voices=True, clips_per_word=1)
+    training_pool, heldout_pool = voices.variant_pools()
+    listed = set()
+    for split in ("validation", "testing"):
+        with open(os.path.join(root, f"{split}_list.txt")) as file:
+            speakers = {line.split("/")[1].split("_")[0] for line in file if line.strip()}
+        assert speakers and {drawn[s] for s in speakers} <= set(heldout_pool)
+        listed |= speakers
+    training = set(drawn) - listed - {"babble"}
+    assert len(training) == GSC_SPEAKERS - len(listed) > 0
+    assert {drawn[s] for s in training} <= set(training_pool)
+
+
+def test_mc_kws_speaker_split_is_written_with_heldout_voices(tmp_path):
+    root = _small_mc(
+        str(tmp_path / "mc"),
+        keywords=["打开", "hello"],
+        num_speakers=None,
+        speaker_split=(2, 1, 2),
+        heldout_voices=True,
+    )
+    split_rows = _read_tsv(os.path.join(root, "SPLITINFO.txt"))
+    assert split_rows[0] == ["SPEAKER_ID", "SPLIT"]
+    split_of = dict(split_rows[1:])
+    assert sorted(split_of.values()) == ["test", "test", "train", "train", "valid"]
+    voice_of = {
+        row[0]: row[3].split("+")[1] for row in _read_tsv(os.path.join(root, "SPKINFO.txt"))[1:]
+    }
+    assert set(voice_of) == set(split_of) == set(os.listdir(os.path.join(root, "WAV")))
+    training_pool, heldout_pool = voices.variant_pools()
+    for speaker, split in split_of.items():
+        assert voice_of[speaker] in (training_pool if split == "train" else heldout_pool)
+
+
+def test_heldout_corpora_are_deterministic(tmp_path):
+    make = functools.partial(
+        _small_mc, keywords=["打开"], num_speakers=None, speaker_split=(1, 1, 1)
+    )
+    first = _tree_bytes(make(str(tmp_path / "a"), heldout_voices=True))
+    assert first == _tree_bytes(make(str(tmp_path / "b"), heldout_voices=True, num_workers=1))
+    assert first != _tree_bytes(make(str(tmp_path / "c"), heldout_voices=False))
+
+
+def test_recipe_writes_a_fixed_speaker_split_with_heldout_voices(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            RECIPE,
+            f"--output_dir={tmp_path}",
+            "--corpora=mc_kws",
+            "--mc_keywords=打开",
+            "--mc_clips_per_word=1",
+            "--mc_speaker_split=1,1,2",
+            "--heldout_voices",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = _read_tsv(os.path.join(tmp_path, "mc_kws", "SPLITINFO.txt"))[1:]
+    assert sorted(split for _, split in rows) == ["test", "test", "train", "valid"]
+    voice_of = {
+        r[0]: r[3].split("+")[1] for r in _read_tsv(tmp_path / "mc_kws" / "SPKINFO.txt")[1:]
+    }
+    training_pool, heldout_pool = voices.variant_pools()
+    for speaker, split in rows:
+        assert voice_of[speaker] in (training_pool if split == "train" else heldout_pool)

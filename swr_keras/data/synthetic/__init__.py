@@ -16,10 +16,12 @@ from swr_keras.data.synthetic.corpus import (
     MC_KWS_UNPAIRED_KEYWORDS,
     CorpusPaths,
     DefaultCorpus,
+    SplitPlan,
     ensure_default_corpus,
     load_mc_kws_mapping,
     make_gsc_corpus,
     make_mc_kws_corpus,
+    split_plan,
 )
 
 __all__ = [
@@ -33,8 +35,10 @@ __all__ = [
     "MC_KWS_UNPAIRED_KEYWORDS",
     "CorpusPaths",
     "DefaultCorpus",
+    "SplitPlan",
     "ensure_default_corpus",
     "load_mc_kws_mapping",
     "make_gsc_corpus",
     "make_mc_kws_corpus",
+    "split_plan",
 ]

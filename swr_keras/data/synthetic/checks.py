@@ -97,6 +97,31 @@ def check_split_percentages(validation_percentage, testing_percentage):
         )
 
 
+def check_speaker_split(speaker_split, num_speakers, heldout_voices):
+    """Checks MC-KWS's fixed `(train, valid, test)` speaker counts."""
+    if speaker_split is None:
+        if heldout_voices:
+            raise ValueError(
+                "`heldout_voices=True` needs a fixed `speaker_split=(train, valid, test)`, "
+                "so that the validation and test speakers are known when voices are drawn."
+            )
+        return
+    try:
+        counts = tuple(speaker_split)
+    except TypeError:
+        counts = ()
+    if (
+        len(counts) != 3
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in counts)
+        or min(counts) < 1
+        or sum(counts) != num_speakers
+    ):
+        raise ValueError(
+            "`speaker_split` must be 3 positive ints (train, valid, test) summing to "
+            f"`num_speakers`={num_speakers}. Received: speaker_split={speaker_split}"
+        )
+
+
 def check_gsc_durations(clip_seconds, background_noise_seconds):
     if not 0.1 <= clip_seconds <= 60 or not 1 <= background_noise_seconds <= 3600:
         raise ValueError(

@@ -42,13 +42,14 @@ keywords and 2 English keywords; `mc_kws_mapping.json` holds the paper's
 Any words in any eSpeak NG language work, e.g.
 `make_gsc_corpus("/tmp/kws_de", words=["ja", "nein", "stopp"], language="de")`.
 
-Each default corpus (`ensure_default_corpus`) has 100 GSC speakers x 20
-words x 2 clips (4,000 clips, about 130 MB) and 37 MC-KWS speakers x 20
-keywords x 4 clips (2,960 clips, about 580 MB); it takes about 20-40 s on 2
-CPU cores. There are two (`DEFAULT_CORPORA`): `"pretraining"` (seed 0),
-which the shipped backbone learnt, and `"transfer"` (seed 1: other
-speakers, utterances and noise; the English words in eSpeak's `en-US`
-accent), the downstream default of the transfer job.
+There are two default corpora (`DEFAULT_CORPORA`, `ensure_default_corpus`):
+`"pretraining"` (seed 0), which the shipped backbone learnt: 100 GSC speakers
+x 20 words x 2 clips (4,000 clips, about 130 MB) and 37 MC-KWS speakers x 20
+keywords x 4 clips (2,960 clips, about 580 MB); and `"transfer"` (seed 1:
+other speakers, utterances and noise; the English words in eSpeak's `en-US`
+accent), the downstream default of the transfer job, whose validation and
+test splits hold over 2,000 clips per task, spoken with voice variants its
+training split never uses (`split_plan` gives the numbers).
 
 This module assembles the corpora; the parts live beside it in `checks`
 (argument checks), `voices` (speakers: voices, prosody, ids, splits),
@@ -56,6 +57,7 @@ This module assembles the corpora; the parts live beside it in `checks`
 mixing), `layout` (the files written) and `espeak` (the synthesiser).
 """
 
+import inspect
 import json
 import os
 import shutil
@@ -95,6 +97,8 @@ MC_KWS_KEYWORDS = (
     + MC_KWS_UNPAIRED_KEYWORDS
     + MC_KWS_ENGLISH_KEYWORDS
 )
+# Split names of `SPLITINFO.txt`, as the loaders name them.
+SPLITS = ("train", "valid", "test")
 # The paper's 12-class mapping lives beside the MC-KWS loader that reads it.
 MC_KWS_MAPPING_PATH = os.path.join(
     os.path.dirname(os.path.dirname(__file__)), "mc_kws_mapping.json"
@@ -123,12 +127,61 @@ class DefaultCorpus(typing.NamedTuple):
 # weight, so that task could not show what transfer learning adds. The
 # accent is what frozen features do not cover: louder noise alone (-5-10 dB)
 # left the classifier 1.3 points behind fine-tuning, the accent 7.5 (BUILD.md).
+# v2: the training splits keep v1's speakers per split (GSC2 80, MC-KWS 25),
+# so a cell costs what it did; validation and test get 85 / 42 speakers each,
+# over 2,000 clips per split in the 12-way tasks (one v1 test clip was 0.4
+# points), all speaking with voice variants the training split never uses.
 DEFAULT_CORPORA = {
     "pretraining": DefaultCorpus("synthetic_kws_v1", {}, {}),
     "transfer": DefaultCorpus(
-        "synthetic_kws_transfer_v1", {"seed": 1, "language": "en-US"}, {"seed": 1}
+        "synthetic_kws_transfer_v2",
+        {
+            "seed": 1,
+            "language": "en-US",
+            "num_speakers": 250,
+            "validation_percentage": 34.0,
+            "testing_percentage": 34.0,
+            "heldout_voices": True,
+        },
+        {"seed": 1, "speaker_split": (25, 42, 42), "heldout_voices": True},
     ),
 }
+
+
+class SplitPlan(typing.NamedTuple):
+    """What one corpus holds per split (train, valid, test) of its 12-way task.
+
+    Args:
+        speakers: speakers per split.
+        clips_per_class: clips of every keyword class per split: each speaker
+            says each word `clips_per_word` times.
+        num_keywords: keyword classes of the task.
+        num_unknown_words: words that form `_unknown_`.
+    """
+
+    speakers: tuple
+    clips_per_class: tuple
+    num_keywords: int
+    num_unknown_words: int
+
+    @property
+    def unknown_caps(self):
+        """`_unknown_` clips per split: one keyword's count."""
+        return self.clips_per_class
+
+    @property
+    def task_clips(self):
+        """Clips per split of the 12-way task after the caps.
+
+        The keywords, `_unknown_` at its cap (one keyword's count) and
+        `_silence_`, which the loaders size like the largest keyword class.
+        """
+        return tuple(
+            count * self.num_keywords
+            + min(count, count * self.num_unknown_words)  # `_unknown_`, capped
+            + count  # `_silence_`
+            for count in self.clips_per_class
+        )
 
 
 class CorpusPaths(typing.NamedTuple):
@@ -153,6 +206,86 @@ def load_mc_kws_mapping():
     """
     with open(MC_KWS_MAPPING_PATH, encoding="utf-8") as file:
         return json.load(file)
+
+
+def gsc_speaker_counts(num_speakers, validation_percentage, testing_percentage):
+    """GSC2 speakers per split (train, valid, test) as the generator draws them."""
+    quota = voices.gsc_split_quota(num_speakers, validation_percentage, testing_percentage)
+    return (quota["training"], quota["validation"], quota["testing"])
+
+
+def mc_kws_speaker_counts(num_speakers, speaker_split):
+    """MC-KWS speakers per split (train, valid, test).
+
+    With a fixed `speaker_split` the corpus's `SPLITINFO.txt` decides them;
+    without, the loader's seeded proportional split (`mc_kws.split_speakers`)
+    does, and only its sizes are fixed.
+    """
+    if speaker_split is not None:
+        return tuple(speaker_split)
+    from swr_keras.data import mc_kws  # the loader; imported here for its split rule
+
+    sizes = mc_kws.split_speakers([f"S{i:04d}" for i in range(num_speakers)])
+    return tuple(len(sizes[split]) for split in SPLITS)
+
+
+def split_plan(corpus="transfer"):
+    """Speakers and clips per split of a default corpus's two 12-way tasks.
+
+    The same rules the generators and loaders follow, computed without
+    synthesising anything.
+
+    Args:
+        corpus: a key of `DEFAULT_CORPORA`.
+
+    Returns:
+        `{"gsc2": SplitPlan, "mc_kws": SplitPlan}`.
+    """
+    if corpus not in DEFAULT_CORPORA:
+        raise ValueError(
+            f"Unknown default corpus {corpus!r}. Choose one of {', '.join(DEFAULT_CORPORA)}."
+        )
+    _, gsc2_options, mc_kws_options = DEFAULT_CORPORA[corpus]
+    gsc = {**_defaults(make_gsc_corpus), **gsc2_options}
+    words = gsc["words"]
+    speakers = gsc_speaker_counts(
+        gsc["num_speakers"], gsc["validation_percentage"], gsc["testing_percentage"]
+    )
+    num_keywords = len(set(words) & set(GSC_KEYWORDS))
+    plans = {
+        "gsc2": SplitPlan(
+            speakers,
+            tuple(n * gsc["clips_per_word"] for n in speakers),
+            num_keywords,
+            len(words) - num_keywords,
+        )
+    }
+    mc = {**_defaults(make_mc_kws_corpus), **mc_kws_options}
+    keywords = set(mc["keywords"])
+    mapping = load_mc_kws_mapping()
+    num_speakers = _mc_kws_num_speakers(mc["num_speakers"], mc["speaker_split"])
+    speakers = mc_kws_speaker_counts(num_speakers, mc["speaker_split"])
+    plans["mc_kws"] = SplitPlan(
+        speakers,
+        tuple(n * mc["clips_per_word"] for n in speakers),
+        len(keywords & set(mapping["known"])),
+        len(keywords & set(mapping["unknown"])),
+    )
+    return plans
+
+
+def _defaults(function):
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+def _mc_kws_num_speakers(num_speakers, speaker_split):
+    if speaker_split is None:
+        return 37 if num_speakers is None else num_speakers
+    return sum(speaker_split) if num_speakers is None else num_speakers
 
 
 def _corpus_rngs(seed, corpus_index):
@@ -187,6 +320,7 @@ def make_gsc_corpus(
     background_noise_seconds=30.0,
     seed=0,
     num_workers=2,
+    heldout_voices=False,
 ):
     """Writes a synthetic corpus in the Google Speech Commands v2 layout.
 
@@ -209,6 +343,10 @@ def make_gsc_corpus(
         background_noise_seconds: length of each `_background_noise_` file.
         seed: seed of everything random; equal arguments give identical files.
         num_workers: parallel eSpeak processes; does not change the output.
+        heldout_voices: if True, validation and test speakers speak with the
+            held-out voice variants and training speakers with the others
+            (`voices.variant_pools()`); if False, every speaker's variant is
+            drawn from all of them.
 
     Returns:
         `output_dir`.
@@ -233,7 +371,13 @@ def make_gsc_corpus(
     speaker_ids = voices.gsc_speaker_ids(
         speaker_rng, num_speakers, validation_percentage, testing_percentage
     )
-    speakers = voices.make_speakers(speaker_rng, speaker_ids)
+    heldout = None
+    if heldout_voices:
+        heldout = [
+            voices.split_of(i, validation_percentage, testing_percentage) != "training"
+            for i in speaker_ids
+        ]
+    speakers = voices.make_speakers(speaker_rng, speaker_ids, heldout)
     entries, requests = [], []
     for word in words:
         for speaker in speakers:
@@ -272,7 +416,7 @@ def make_mc_kws_corpus(
     output_dir,
     keywords=MC_KWS_KEYWORDS,
     language="cmn",
-    num_speakers=37,
+    num_speakers=None,
     clips_per_word=4,
     snr_db_range=(5.0, 30.0),
     sample_rate=48000,
@@ -280,6 +424,8 @@ def make_mc_kws_corpus(
     speech_within_seconds=2.24,
     seed=0,
     num_workers=2,
+    speaker_split=None,
+    heldout_voices=False,
 ):
     """Writes a synthetic corpus in the MC-KWS (MagicHub) layout.
 
@@ -290,7 +436,8 @@ def make_mc_kws_corpus(
         output_dir: root to create; must be absent or empty.
         keywords: keywords to speak; the 20 MC-KWS stand-ins by default.
         language: eSpeak NG language, e.g. `"cmn"`.
-        num_speakers: number of synthetic speakers.
+        num_speakers: number of synthetic speakers; default
+            `sum(speaker_split)`, else 37 (the real corpus's count).
         clips_per_word: utterances of each keyword by each speaker.
         snr_db_range: `(low, high)` speech-to-noise ratio in dB, drawn per
             clip; lower is harder.
@@ -299,15 +446,25 @@ def make_mc_kws_corpus(
         speech_within_seconds: the keyword always ends before this time.
         seed: seed of everything random; equal arguments give identical files.
         num_workers: parallel eSpeak processes; does not change the output.
+        speaker_split: `None`, or speakers per split `(train, valid, test)`:
+            the first ids train, the next validate, the last test, written
+            to `SPLITINFO.txt`, which the loader then follows instead of its
+            seeded split. Must sum to `num_speakers`.
+        heldout_voices: if True (needs `speaker_split`), validation and test
+            speakers speak with the held-out voice variants and training
+            speakers with the others (`voices.variant_pools()`).
 
     Returns:
         `output_dir`.
 
     Raises:
         ValueError: for an unknown language, empty or invalid keywords,
-            non-positive counts or an out-of-range setting.
+            non-positive counts, a `speaker_split` that does not sum to
+            `num_speakers` or an out-of-range setting.
     """
     keywords = checks.check_words(keywords, "keywords")
+    num_speakers = _mc_kws_num_speakers(num_speakers, speaker_split)
+    checks.check_speaker_split(speaker_split, num_speakers, heldout_voices)
     checks.check_common(language, num_speakers, clips_per_word, sample_rate, seed, num_workers)
     low, high = checks.check_mc_kws_durations(clip_seconds_range, speech_within_seconds)
     snr_db_range = checks.check_snr_range(snr_db_range)
@@ -315,7 +472,13 @@ def make_mc_kws_corpus(
 
     speaker_rng, utterance_rng, noise_rng, clip_rng = _corpus_rngs(seed, 1)
     speaker_ids = [f"S{index + 1:04d}" for index in range(num_speakers)]
-    speakers = voices.make_speakers(speaker_rng, speaker_ids)
+    split_of = None
+    if speaker_split is not None:
+        split_of = dict(
+            zip(speaker_ids, [s for s, n in zip(SPLITS, speaker_split) for _ in range(n)])
+        )
+    heldout = [split_of[i] != "train" for i in speaker_ids] if heldout_voices else None
+    speakers = voices.make_speakers(speaker_rng, speaker_ids, heldout)
     entries, requests = [], []
     for speaker in speakers:
         for keyword_index, keyword in enumerate(keywords):
@@ -341,6 +504,8 @@ def make_mc_kws_corpus(
             os.path.join(output_dir, "WAV", speaker.speaker_id, name), clip, sample_rate
         )
     layout.write_mc_kws_metadata(output_dir, entries, speakers, language)
+    if split_of is not None:
+        layout.write_mc_kws_split_info(output_dir, split_of)
     return output_dir
 
 

@@ -87,3 +87,12 @@ def write_mc_kws_metadata(output_dir, entries, speakers, language):
             for speaker in speakers
         ],
     )
+
+
+def write_mc_kws_split_info(output_dir, split_of):
+    """Writes `SPLITINFO.txt`: each speaker's split (`train`, `valid`, `test`)."""
+    _write_tsv(
+        os.path.join(output_dir, "SPLITINFO.txt"),
+        ("SPEAKER_ID", "SPLIT"),
+        sorted(split_of.items()),
+    )

@@ -107,13 +107,19 @@ def split_of(speaker_id, validation_percentage, testing_percentage):
     return "training"
 
 
-def gsc_speaker_ids(rng, num_speakers, validation_percentage, testing_percentage):
-    """Draws hex ids whose hash splits match the requested percentages."""
+def gsc_split_quota(num_speakers, validation_percentage, testing_percentage):
+    """Speakers per GSC split name: the percentages of `num_speakers`, rounded."""
     quota = {
         "validation": round(num_speakers * validation_percentage / 100.0),
         "testing": round(num_speakers * testing_percentage / 100.0),
     }
     quota["training"] = num_speakers - quota["validation"] - quota["testing"]
+    return quota
+
+
+def gsc_speaker_ids(rng, num_speakers, validation_percentage, testing_percentage):
+    """Draws hex ids whose hash splits match the requested percentages."""
+    quota = gsc_split_quota(num_speakers, validation_percentage, testing_percentage)
     ids, seen = [], set()
     while len(ids) < num_speakers:
         speaker_id = f"{int(rng.integers(0, 2**32)):08x}"
@@ -126,11 +132,45 @@ def gsc_speaker_ids(rng, num_speakers, validation_percentage, testing_percentage
     return ids
 
 
-def make_speakers(rng, speaker_ids):
-    """One `Speaker` per id, with a random human variant and prosody."""
-    variants = [name for name in _HUMAN_VARIANTS if name in espeak.available_variants()]
+def variant_pools():
+    """The human variants split into a training pool and a held-out pool.
+
+    Within each declared gender (male, female, none) the variants alternate
+    between the pools in `_HUMAN_VARIANTS` order, so both pools hold both
+    genders. A corpus with held-out voices gives its validation and test
+    speakers only held-out variants, so no voice they speak with is heard in
+    its training split.
+
+    Returns:
+        `(training, heldout)`, two disjoint tuples of variant names.
+    """
+    available = set(espeak.available_variants())
+    pools = ([], [])
+    seen = {}
+    for name in _HUMAN_VARIANTS:
+        if name not in available:
+            continue
+        gender = espeak.variant_gender(name)
+        pools[seen.get(gender, 0) % 2].append(name)
+        seen[gender] = seen.get(gender, 0) + 1
+    return tuple(pools[0]), tuple(pools[1])
+
+
+def make_speakers(rng, speaker_ids, heldout=None):
+    """One `Speaker` per id, with a random human variant and prosody.
+
+    Args:
+        rng: a `np.random.Generator`.
+        speaker_ids: the ids.
+        heldout: `None` to draw every variant from all human variants, or one
+            bool per id: `True` draws it from the held-out pool of
+            `variant_pools()`, `False` from the training pool.
+    """
+    every = [name for name in _HUMAN_VARIANTS if name in espeak.available_variants()]
+    pools = variant_pools()
     speakers = []
-    for speaker_id in speaker_ids:
+    for index, speaker_id in enumerate(speaker_ids):
+        variants = every if heldout is None else pools[int(bool(heldout[index]))]
         variant = variants[int(rng.integers(len(variants)))]
         speakers.append(
             Speaker(
