@@ -10,13 +10,25 @@ ops of each; then the same training steps under the `mixed_bfloat16` policy.
     python benchmarks/train_step.py                      # BC-ResNet-8, batch 100
     python benchmarks/train_step.py --backbone=res15 --steps=5
 
-Targets (BC-ResNet-8, 2-core CPU): reparam <= 1.10x the plain step time,
-supernet <= 1.15x, policy <= 2.2x; merged inference 1.00x with the same ops.
-Results and the machine they ran on are recorded in benchmarks/README.md.
+With `--pytorch_python` (a Python that has `torch`) and `--bcresnet_dir` (a
+checkout of the official code), it also runs `benchmarks/pytorch_step.py`
+before and after its own training measurements and prints the Keras steps
+against the official PyTorch step (against the faster of the two PyTorch
+runs, so a slow-down of either cannot flatter Keras).
+
+    python benchmarks/train_step.py --pytorch_python=/path/to/venv/bin/python \
+        --bcresnet_dir=/path/to/bcresnet --nomixed_precision
+
+Targets (issue 27, BC-ResNet-8, 2-core CPU): the plain step >= 3.0x the
+official PyTorch step; every SWR stage <= 1.05x the plain step's time;
+merged inference 1.00x with the same ops. Results and the machine they ran
+on are recorded in benchmarks/README.md.
 """
 
+import json
 import os
 import platform
+import subprocess
 import time
 
 from absl import app, flags
@@ -44,6 +56,11 @@ flags.DEFINE_integer(
     "mixed_precision_repeats", 1, "Measurements per configuration under mixed_bfloat16."
 )
 flags.DEFINE_integer("seed", 0, "Seed of weights and data.")
+flags.DEFINE_string(
+    "pytorch_python", None, "A Python with torch: also time the official PyTorch step."
+)
+flags.DEFINE_string("bcresnet_dir", None, "Checkout of github.com/Qualcomm-AI-research/bcresnet.")
+flags.DEFINE_integer("pytorch_threads", 2, "torch.set_num_threads of the PyTorch step.")
 
 NUM_CLASSES = 12
 
@@ -86,6 +103,25 @@ def measure_inference(models, batch):
         )
         for name, function in functions.items()
     }
+
+
+def measure_pytorch():
+    """samples/s of the official PyTorch training step and inference (`pytorch_step.py`)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch_step.py")
+    command = [
+        FLAGS.pytorch_python,
+        script,
+        f"--bcresnet_dir={FLAGS.bcresnet_dir}",
+        f"--tau={FLAGS.tau}",
+        f"--frames={FLAGS.frames}",
+        f"--batch_size={FLAGS.batch_size}",
+        f"--steps={FLAGS.steps}",
+        f"--repeats={FLAGS.repeats}",
+        f"--threads={FLAGS.pytorch_threads}",
+        f"--seed={FLAGS.seed}",
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def gate_share_of_layers(trainer, share):
@@ -149,6 +185,21 @@ def print_training(title, results):
         print(f"{name:<22} {rate:>10.1f} {base / rate:>13.2f}x")
 
 
+def print_pytorch(torch_runs, plain_rate):
+    """The official PyTorch step before / after the Keras runs, and the Keras plain step's ratio."""
+    best = max(run["train_samples_per_s"] for run in torch_runs)
+    rates = " / ".join(f"{run['train_samples_per_s']:.1f}" for run in torch_runs)
+    print(
+        f"official PyTorch {torch_runs[0]['torch']} ({torch_runs[0]['threads']} threads, Adam): "
+        f"{rates} samples/s (before / after); Keras plain step {plain_rate / best:.2f}x its best"
+    )
+
+
+def load_average():
+    """The 1/5/15-minute load averages: a shared machine's timings need them beside."""
+    return " ".join(f"{load:.1f}" for load in os.getloadavg())
+
+
 def native_bfloat16():
     """Whether the CPU has bfloat16 arithmetic (else TensorFlow emulates it)."""
     try:
@@ -161,6 +212,14 @@ def native_bfloat16():
 
 def main(argv):
     del argv
+    if FLAGS.backbone != "bc_resnet" and FLAGS.pytorch_python:
+        raise app.UsageError(
+            "--pytorch_python compares BC-ResNet only; pass --backbone=bc_resnet", exitcode=2
+        )
+    if bool(FLAGS.pytorch_python) != bool(FLAGS.bcresnet_dir):
+        raise app.UsageError(
+            "--pytorch_python and --bcresnet_dir go together; pass both", exitcode=2
+        )
     import keras
     import numpy as np
     import tensorflow as tf
@@ -183,13 +242,20 @@ def main(argv):
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
         f"tensorflow {tf.__version__}, keras {keras.__version__}, "
-        f"TF_CPU_ALLOCATOR_USE_BFC={os.environ['TF_CPU_ALLOCATOR_USE_BFC']}"
+        f"TF_CPU_ALLOCATOR_USE_BFC={os.environ['TF_CPU_ALLOCATOR_USE_BFC']}, "
+        f"load average {load_average()}"
     )
 
+    torch_runs = [measure_pytorch()] if FLAGS.pytorch_python else []
     configurations, (gated, num_layers) = training_configurations(backbone)
     results = measure_training(configurations, data, FLAGS.steps, FLAGS.repeats)
+    if FLAGS.pytorch_python:
+        torch_runs.append(measure_pytorch())
     print_training("training step (float32)", results)
     print(f"(reparam: {gated} of {num_layers} layers gated)")
+    if torch_runs:
+        print_pytorch(torch_runs, results["plain fine-tune"])
+    print(f"load average after the training steps: {load_average()}")
 
     merged = swr_keras.merge(configurations["SWR reparam"].model)
     del configurations  # free their memory before the next measurements
@@ -201,6 +267,13 @@ def main(argv):
         f"{'merged SWR':<22} {merged_rate:>10.1f} "
         f"{original_rate / merged_rate:>13.2f}x {merged_ops:>10}"
     )
+    if torch_runs:
+        torch_inference = max(run["inference_samples_per_s"] for run in torch_runs)
+        rates = " / ".join(f"{run['inference_samples_per_s']:.1f}" for run in torch_runs)
+        print(
+            f"{'official PyTorch':<22} {rates:>10} (before / after); merged SWR "
+            f"{merged_rate / torch_inference:.2f}x its best samples/s"
+        )
 
     if FLAGS.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
