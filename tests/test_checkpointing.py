@@ -54,6 +54,17 @@ def test_another_run_is_refused_with_what_differs(tmp_path):
         checkpointing.check_resumable(tmp_path, {**RUN, "epochs": 8, "seed": 1})
 
 
+def test_fit_with_the_callback_starts_from_the_saved_epoch(tmp_path):
+    saved = small_model(seed=1)
+    save_epoch(saved, tmp_path, epoch=0)
+    resumed = small_model(seed=2)
+    # One epoch done of one: `fit` trains nothing, and still starts from the checkpoint.
+    callback = checkpointing.EpochCheckpoint(tmp_path, 1, run=RUN)
+    resumed.fit(np.ones((8, 4)), np.zeros((8, 3)), epochs=1, initial_epoch=1, callbacks=[callback])
+    for got, want in zip(resumed.variables, saved.variables):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 def test_an_empty_directory_resumes(tmp_path):
     checkpointing.check_resumable(tmp_path / "none", RUN)
 

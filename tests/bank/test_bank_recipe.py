@@ -100,6 +100,7 @@ def test_add_run_names_and_records_the_result(tmp_path, swr_tasks, backbone_path
         bank_lib.add_run(bank_dir, str(tmp_path / "run"), backbone_path, backbone_model=backbone)
     (renamed,) = bank_lib.add_run(bank_dir, str(tmp_path / "run"), backbone_path,
                                   name="english", backbone_model=backbone)  # fmt: skip
+    assert renamed.name == "english" and renamed.metrics == entry.metrics
     assert bank_lib.TaskBank(bank_dir).names() == ["english", "gsc2_swr_c050"]
     with pytest.raises(bank_lib.BankError, match="does not exist"):
         bank_lib.add_run(bank_dir, str(tmp_path / "nothing"), backbone_path)

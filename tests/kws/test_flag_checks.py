@@ -88,11 +88,26 @@ def assert_one_line_exit_2(program, cases, results):
 NAN = math.nan
 
 
+def bank_of_another_backbone(tmp_path):
+    """A task bank (one valid task) whose backbone is not `tiny_pretrained`."""
+    from swr_keras.bank import TaskBank
+    from tests.bank.conftest import add_tasks, build_backbone, make_swr_task
+
+    other = build_backbone(4)
+    other.save(str(tmp_path / "other.keras"))
+    classes = ["_silence_", "_unknown_", "yes", "no"]
+    stored, _ = make_swr_task(other, classes, seed=5)
+    bank = TaskBank(str(tmp_path / "other_bank"))
+    add_tasks(bank, str(tmp_path / "other.keras"), other, {"stranger": (classes, stored, None)})
+    return bank.root
+
+
 def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
     not_keras = tmp_path / "model.keras"
     not_keras.write_text("not a model")
     blocker = tmp_path / "a_file"
     blocker.write_text("")
+    other_bank = bank_of_another_backbone(tmp_path)
     cases = [
         ({"learning_rate": 0.0}, "--learning_rate must be > 0. Received: 0.0"),
         ({"learning_rate": -1e-3}, "--learning_rate must be > 0. Received: -0.001"),
@@ -156,6 +171,7 @@ def test_kws_bad_flags(kws_data_dir, tiny_pretrained, tmp_path):
         ({"distribute": "bogus"}, "--distribute must be one of one_device, mirrored, multi_worker"),
         ({"distribute": "mirrored:/gpu:9"}, "names device '/gpu:9', which this machine does not"),
         ({"distribute": "multi_worker"}, "--distribute=multi_worker needs the TF_CONFIG"),
+        ({"bank": other_bank}, f"The bank {other_bank} holds another backbone than --pretrained"),
     ]
     base = [
         f"--data_dir={kws_data_dir}",

@@ -115,4 +115,6 @@ def test_detector_finds_the_keywords_of_a_generated_stream():
     for event, occurrence in zip(events, beeps_true):
         assert occurrence.start <= event.start <= occurrence.end + 0.2
     curve = det_curves(posteriors, classes, 0.05, truth, ["beep"], tolerance_seconds=0.5)["beep"]
+    # At the detector's own settings (threshold 0.5) every beep is found, none falsely.
+    assert dict((p[0], p[1:]) for p in curve)[0.5] == (0.0, 0.0)
     assert operating_point(curve, 0.0)[1] == 0.0
