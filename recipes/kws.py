@@ -100,6 +100,7 @@ def main(argv):
             kws_flags.job_identity(source, pretrained_path),
             verbose=recipe_cli.progress_verbosity(),
             strategy=strategy,
+            validation_curve=FLAGS.validation_curve,
         )
         job.check_resumable(costs)
         if FLAGS.bank:

@@ -10,7 +10,9 @@ from recipes import recipe_cli
 
 TASKS = ("gsc2", "mc_kws", "folder")
 BACKBONES = ("bc_resnet", "res15")
-BINARIZATIONS = ("budget", "threshold")  # swr_keras.training.BINARIZATIONS, without importing TF
+# The SWR family's of swr_keras.training.BINARIZATIONS (without importing TF); the controls
+# without a policy are methods (--method=smallest_first, random_layers).
+BINARIZATIONS = ("threshold", "budget")
 
 FLAGS = flags.FLAGS
 
@@ -148,10 +150,10 @@ def define_training_flags():
     )
     flags.DEFINE_string(
         "binarization",
-        "budget",
-        "How stage 2 turns the policy into gates: budget (the layers the policy prefers, "
-        "within the target cost) or threshold (the paper's softmax > 0.5, which overshoots "
-        "small budgets after a short policy stage; BUILD.md, Controllability).",
+        "threshold",
+        "How stage 2 turns the policy into gates: threshold (the paper's softmax > 0.5) or "
+        "budget (variant 'SWR + budget fill': the layers the policy prefers, in its order, "
+        "while they fit in the target cost; BUILD.md, Controllability).",
     )
     flags.DEFINE_string(
         "cost_weighting",
@@ -172,6 +174,13 @@ def define_training_flags():
         "Start stage 2 from the super-net's deltas instead of zero (paper: off; "
         "ablation '+ Super-net weight'). swr only.",
     )
+    flags.DEFINE_bool(
+        "warm_start",
+        False,
+        "Start stage 2's classifier and BN statistics from the super-net's (variant 'SWR, warm "
+        "classifier') instead of from the pre-trained statistics and the new classifier every "
+        "baseline starts from. swr only.",
+    )
     flags.DEFINE_integer(
         "batch_size",
         50,
@@ -181,6 +190,13 @@ def define_training_flags():
     flags.DEFINE_bool("augment", True, "Noise, time shift and SpecAugment on training batches.")
     flags.DEFINE_integer(
         "seed", 0, "Seed of the classifier, policy network, data order and augmentation."
+    )
+    flags.DEFINE_bool(
+        "validation_curve",
+        False,
+        "Score the validation split after every epoch into the stage's TensorBoard logs (the "
+        "curve that shows where a schedule converges; one validation pass per epoch, no result "
+        "changes).",
     )
     recipe_cli.define_run_eagerly_flag()
 
@@ -303,6 +319,7 @@ def settings(method, **overrides):
         cost_weighting=FLAGS.cost_weighting,
         supernet=FLAGS.supernet,
         supernet_weight=FLAGS.supernet_weight,
+        warm_start=FLAGS.warm_start,
         binarization=FLAGS.binarization,
         batch_size=FLAGS.batch_size,
         augment=FLAGS.augment,

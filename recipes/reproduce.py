@@ -7,10 +7,14 @@ r"""The paper's Table 1, Table 2 and Fig. 2 on this project's benchmark, as one 
     python recipes/reproduce.py --table=1,2 --report_only --readme=README.md   # README's Table 1
 
 Each cell (task x method or ablation x target cost x seed) trains through
-the job of recipes/kws.py (same flags, same defaults: --supernet_epochs,
---learning_rate, ...) and is written as its own JSON file under
-<results_dir>/cells/. Run the same command again after a kill: finished
-cells are skipped and the cell it was in resumes from its last epoch. The
+the job of recipes/kws.py (same flags and defaults, except the epochs: the
+grid's schedule, GRID_SCHEDULE below) and is written as its own JSON file under
+<results_dir>/cells/ with the hash of its settings and of its inputs' contents
+(corpus listing, pre-trained file). Run the same command again after a kill:
+finished cells are skipped and the cell it was in resumes from its last epoch;
+a record of other settings or inputs (or without a hash) is stale: trained
+again, and never reported (--report_only reports the cells this command's
+flags would compute, and counts the stale records it ignored). The
 tables (table1.md/.csv, table2.md/.csv) and Fig. 2 (controllability.png,
 policy_map.png, policy_map_equal.png, figure2.md) are rewritten from every
 finished cell after each job, so a partial grid already shows its numbers
@@ -45,7 +49,11 @@ flags.DEFINE_list("table", [], "Tables to run and write: 1 (methods), 2 (ablatio
 flags.DEFINE_list("figure", [], "Figures to run and draw: 2 (controllability and policy maps).")
 flags.DEFINE_list("methods", [], "Rows to run (default: every row of the selected tables).")
 flags.DEFINE_list("tasks", ["gsc2", "mc_kws"], "Tasks to run: gsc2, mc_kws (paper: both).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to run (paper: a 95 % interval over runs).")
+flags.DEFINE_list(
+    "seeds",
+    ["0", "1", "2", "3", "4"],
+    "Seeds to run (paper: a 95 % interval over runs; 5 for the headline rows).",
+)
 flags.DEFINE_list(
     "target_costs", ["0.1", "0.3", "0.5"], "Target costs of SWR's rows and LoRA's budgets."
 )
@@ -62,6 +70,15 @@ flags.DEFINE_string(
 kws_flags.define_method_flags()
 kws_flags.define_training_flags()
 flags.adopt_module_key_flags(kws_flags)
+
+# The grid's schedule, longer than kws.py's quick defaults (BUILD.md, "Reproducing the paper's
+# tables", "Schedule"): every method trains GRID_EPOCHS epochs on the target task, where fine-tune
+# all's validation accuracy had flattened (epoch 10 of a 15-epoch cosine run on the GSC2 transfer
+# task); SWR's policy search (stages 1a and 1b) is its own cost before that.
+GRID_EPOCHS = 10
+GRID_SCHEDULE = {"reparam_epochs": GRID_EPOCHS, "supernet_epochs": 5, "policy_epochs": 10}
+for _name, _value in GRID_SCHEDULE.items():
+    FLAGS.set_default(_name, _value)
 
 
 def check_flags():
@@ -93,7 +110,7 @@ def check_flags():
         raise ValueError(
             f"--target_costs must be numbers in (0, 1]. Received: {','.join(FLAGS.target_costs)}"
         )
-    for name in ("bn_affine", "cost_weighting", "supernet", "supernet_weight"):
+    for name in ("bn_affine", "cost_weighting", "supernet", "supernet_weight", "warm_start"):
         if not FLAGS[name].using_default_value:
             raise ValueError(
                 f"--{name} is set by the rows of Table 2 (--table=2 --methods=...); "
@@ -145,6 +162,21 @@ def _choices(flag, values, allowed):
     return tuple(dict.fromkeys(values))
 
 
+def cell_identity():
+    """The `reproduce.CellIdentity` of the cells the flags would compute."""
+    from swr_keras.kws import job as job_lib
+    from swr_keras.kws import reproduce
+
+    return reproduce.CellIdentity(
+        kws_flags.settings("swr"),
+        {name: kws_flags.method_options(name) for name in method_names()},
+        FLAGS.backbone,
+        FLAGS.tau,
+        kws_flags.task_options(),
+        job_lib.file_sha256(FLAGS.pretrained or recipe_cli.SHIPPED_PRETRAINED),
+    )
+
+
 def main(argv):
     del argv
     start = time.time()
@@ -152,6 +184,12 @@ def main(argv):
     try:
         backbone, axes, cells = check_flags()
         from swr_keras.kws import reproduce, tables
+
+        path = FLAGS.pretrained or recipe_cli.SHIPPED_PRETRAINED
+        # The cells' identity this command expects; the report lists no data, so
+        # it takes each task's corpus digest from the records (fresh_records).
+        identity = cell_identity()
+        corpora = {}  # the listings the run makes
 
         def write_tables():
             try:
@@ -164,6 +202,9 @@ def main(argv):
                     axes["costs"],
                     command,
                     readme=FLAGS.readme,
+                    identity=identity,
+                    corpora=corpora,
+                    list_stale=FLAGS.report_only,
                 )
             except ValueError as error:  # e.g. --readme's markers removed while the grid ran
                 recipe_cli.fail(PROGRAM, error)
@@ -174,7 +215,6 @@ def main(argv):
         backbones = recipe_cli.quiet_import("swr_keras.kws.backbones")
         from swr_keras.kws import tasks as tasks_lib
 
-        path = FLAGS.pretrained or recipe_cli.SHIPPED_PRETRAINED
         pretrained = backbones.load_pretrained(
             path, FLAGS.backbone, len(tasks_lib.multilingual_class_names()), FLAGS.tau
         )
@@ -183,8 +223,8 @@ def main(argv):
         runner = reproduce.Reproduction(
             FLAGS.results_dir,
             FLAGS.work_dir,
-            kws_flags.settings("swr"),
-            {name: kws_flags.method_options(name) for name in method_names()},
+            identity.settings,
+            identity.method_options,
             pretrained,
             path,
             FLAGS.backbone,
@@ -193,7 +233,9 @@ def main(argv):
             task_options=kws_flags.task_options(),
             command=command,
             verbose=recipe_cli.progress_verbosity(),
+            validation_curve=FLAGS.validation_curve,
         )
+        corpora = runner.corpus_digests  # filled as the run lists each task and seed
     except (ValueError, FileNotFoundError) as error:
         recipe_cli.fail(PROGRAM, error)
 

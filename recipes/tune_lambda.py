@@ -111,6 +111,7 @@ def main(argv):
             trial_dir,
             identity,
             verbose=recipe_cli.progress_verbosity(),
+            validation_curve=FLAGS.validation_curve,
         )
         row, _ = job.train_variant(target_cost)
         return {

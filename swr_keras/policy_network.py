@@ -155,13 +155,83 @@ def budget_gates(logits, cost_weights, target_cost):
             f"budget_gates needs logits of shape [{weights.size}, 2] for {weights.size} "
             f"cost weights. Received: logits.shape={logits.shape}"
         )
+    # Stable: equal margins keep the layer order, so the result is deterministic.
+    return fill_in_order(
+        np.argsort(logits[:, 1] - logits[:, 0], kind="stable"), weights, target_cost
+    )
+
+
+def fill_in_order(order, cost_weights, target_cost):
+    """Gates of the layers taken in `order`, each kept if the total still fits.
+
+    A layer that does not fit is skipped and the next ones are still tried,
+    so the deployed ratio is at most `target_cost` and below it by less than
+    the smallest layer left out.
+
+    Args:
+        order: a permutation of the layer indices `0 .. num_layers - 1`.
+        cost_weights: `[num_layers]` costs `r_l`, summing to 1.
+        target_cost: the budget `c` in [0, 1].
+
+    Returns:
+        `float32` NumPy array `[num_layers]` of 0/1.
+    """
+    weights = np.asarray(cost_weights, dtype="float64").reshape(-1)
+    order = np.asarray(order).reshape(-1)
+    if sorted(order.tolist()) != list(range(weights.size)):
+        raise ValueError(
+            f"order must be a permutation of the {weights.size} layer indices. "
+            f"Received: order={order.tolist()}"
+        )
     budget = float(check_target_cost(float(target_cost)))
     gates = np.zeros(weights.size, "float32")
     spent = 0.0
-    # Stable: equal margins keep the layer order, so the result is deterministic.
-    for index in np.argsort(logits[:, 1] - logits[:, 0], kind="stable"):
+    for index in order:
         # The tolerance absorbs float rounding of weights that sum to 1 (c = 1).
         if spent + weights[index] <= budget + 1e-9:
             gates[index] = 1.0
             spent += weights[index]
     return gates
+
+
+def smallest_first_gates(cost_weights, target_cost):
+    """A control without a policy: the smallest kernels first, while they fit.
+
+    Layers are taken in increasing `r_l` (equal sizes in layer order) and kept
+    while the total fits in `target_cost`: the most layers any rule can fit
+    in the budget, with no knowledge of the task. A learned policy has to
+    beat it to show what it adds.
+
+    Args:
+        cost_weights: `[num_layers]` costs `r_l`, summing to 1.
+        target_cost: the budget `c` in [0, 1].
+
+    Returns:
+        `float32` NumPy array `[num_layers]` of 0/1.
+    """
+    weights = np.asarray(cost_weights, dtype="float64").reshape(-1)
+    return fill_in_order(np.argsort(weights, kind="stable"), weights, target_cost)
+
+
+def random_order_gates(cost_weights, target_cost, seed):
+    """A control without a policy: layers in a seeded random order, kept while they fit.
+
+    One order per seed serves every target cost. Layers that do not fit are
+    skipped, as budget gates skip them, so the ratio lands just under `c`
+    and the control spends the budget as "SWR + budget fill" does.
+
+    Args:
+        cost_weights: `[num_layers]` costs `r_l`, summing to 1.
+        target_cost: the budget `c` in [0, 1].
+        seed: an int; the draw (`np.random.default_rng(seed)`'s permutation).
+
+    Returns:
+        `float32` NumPy array `[num_layers]` of 0/1.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(
+            f"random_order_gates needs an int seed (its draw). Received: seed={seed!r}"
+        )
+    weights = np.asarray(cost_weights, dtype="float64").reshape(-1)
+    order = np.random.default_rng(int(seed)).permutation(weights.size)
+    return fill_in_order(order, weights, target_cost)

@@ -97,7 +97,7 @@ class RunReport:
 
         `label_suffix` tells apart rows of one method, e.g. grid points.
         """
-        label = self.job.method.label
+        label = self.job.method.row_label(self.job.settings)
         if row.get("target_cost") is not None:
             label += f" c={row['target_cost']:.2f}"
         label += label_suffix

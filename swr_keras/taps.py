@@ -21,6 +21,8 @@ After training, `swr_keras.merge` folds `w0 + I(s) * delta` into plain layers
 of the layers left on.
 """
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -32,6 +34,10 @@ from swr_keras.reparametrize import reparametrize
 from swr_keras.validation import check_built
 
 WARMUP_EPOCHS = 2
+# The official loop regularises `if epoch > warmup_epochs` (2) over epochs
+# 0..30: 3 unregularised epochs of 31. As a fraction of the training it
+# carries over to the job's shorter schedules (`TAPSTrainer(warmup_fraction=)`).
+WARMUP_FRACTION = 3 / 31
 SPARSITY_WEIGHT = 1.0
 LEARNING_RATE = 5e-3
 MOMENTUM = 0.9
@@ -104,7 +110,10 @@ class TAPSTrainer(keras.Model):
 
     The sparsity term `sparsity_weight * mean_l |s_l|` is added to the
     training loss from epoch `warmup_epochs` on (0-based; before, the weight
-    is 0). `fit` switches it with the epoch, so a run resumed with
+    is 0), or, with `warmup_fraction`, from training step
+    `warmup_steps(total)` on: the first `ceil(warmup_fraction * total)` of
+    the `epochs * steps_per_epoch` steps of `fit` are unregularised. `fit`
+    switches it with the epoch (and step), so a run resumed with
     `initial_epoch` is regularised exactly as an uninterrupted one. Each
     epoch's logs carry `added_ratio`, the share of reparametrisable kernel
     parameters whose layers are on (`I(s) = 1`).
@@ -113,6 +122,11 @@ class TAPSTrainer(keras.Model):
         model: a TAPS model (`taps_reparametrize`).
         sparsity_weight: `lambda` (official default 1; its scripts use 0.1-1).
         warmup_epochs: epochs trained on the cross-entropy alone (official: 2).
+            Ignored when `warmup_fraction` is given.
+        warmup_fraction: `None`, or the share in [0, 1) of `fit`'s steps
+            trained on the cross-entropy alone (official: 3 epochs of 31,
+            `WARMUP_FRACTION`); it scales the official warm-up to any
+            schedule.
 
     Example:
 
@@ -125,7 +139,13 @@ class TAPSTrainer(keras.Model):
     """
 
     def __init__(
-        self, model, *, sparsity_weight=SPARSITY_WEIGHT, warmup_epochs=WARMUP_EPOCHS, **kw
+        self,
+        model,
+        *,
+        sparsity_weight=SPARSITY_WEIGHT,
+        warmup_epochs=WARMUP_EPOCHS,
+        warmup_fraction=None,
+        **kw,
     ):
         super().__init__(**kw)
         check_built(model)
@@ -147,9 +167,15 @@ class TAPSTrainer(keras.Model):
             raise ValueError(
                 f"warmup_epochs must be an integer >= 0. Received: warmup_epochs={warmup_epochs}"
             )
+        if warmup_fraction is not None and not 0 <= warmup_fraction < 1:
+            raise ValueError(
+                "warmup_fraction must be None or in [0, 1). "
+                f"Received: warmup_fraction={warmup_fraction}"
+            )
         self.model = model
         self.sparsity_weight = float(sparsity_weight)
         self.warmup_epochs = int(warmup_epochs)
+        self.warmup_fraction = None if warmup_fraction is None else float(warmup_fraction)
         self.active_sparsity_weight = keras.Variable(
             0.0, trainable=False, dtype="float32", name="active_sparsity_weight"
         )
@@ -160,6 +186,16 @@ class TAPSTrainer(keras.Model):
         """Sets the sparsity weight for 0-based `epoch`: 0 in warm-up, then `lambda`."""
         weight = self.sparsity_weight if epoch >= self.warmup_epochs else 0.0
         self.active_sparsity_weight.assign(weight)
+
+    def warmup_steps(self, total_steps):
+        """Steps of `total_steps` before the sparsity loss: `ceil(warmup_fraction * total)`."""
+        # Rounded first so that 3/31 of 31 * n steps is 3 * n, not 3 * n + 1.
+        return math.ceil(round(self.warmup_fraction * total_steps, 6))
+
+    def start_step(self, step, total_steps):
+        """Sets the sparsity weight for 0-based training `step` of `total_steps` (fraction mode)."""
+        on = step >= self.warmup_steps(total_steps)
+        self.active_sparsity_weight.assign(self.sparsity_weight if on else 0.0)
 
     def added_ratio(self):
         """Share of the TAPS layers' kernel parameters whose delta is on."""
@@ -195,6 +231,7 @@ class TAPSTrainer(keras.Model):
                 "model": keras.saving.serialize_keras_object(self.model),
                 "sparsity_weight": self.sparsity_weight,
                 "warmup_epochs": self.warmup_epochs,
+                "warmup_fraction": self.warmup_fraction,
             }
         )
         return config
@@ -207,14 +244,28 @@ class TAPSTrainer(keras.Model):
 
 
 class _TAPSEpochs(keras.callbacks.Callback):
-    """Switches the sparsity weight per epoch and logs the added ratio.
+    """Switches the sparsity weight per epoch (per step with a warm-up fraction), logs the ratio.
 
     Runs first among `fit`'s callbacks, so checkpoint and TensorBoard
     callbacks see `added_ratio` in the epoch's logs.
     """
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.start_epoch(epoch)
+        self._epoch = epoch
+        if self.model.warmup_fraction is None:
+            self.model.start_epoch(epoch)
+        else:
+            self.on_train_batch_begin(0)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.model.warmup_fraction is None:
+            return
+        steps, epochs = self.params.get("steps"), self.params["epochs"]
+        if steps:
+            self.model.start_step(self._epoch * steps + batch, epochs * steps)
+        else:
+            # Unknown epoch length: the same fraction, in whole epochs.
+            self.model.start_step(self._epoch, epochs)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

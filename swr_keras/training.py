@@ -40,7 +40,12 @@ from swr_keras.model_walk import (
     set_batch_norm_affine_trainable,
     weighted_leaf_layers,
 )
-from swr_keras.policy_network import PolicyNetwork, binarize
+from swr_keras.policy_network import (
+    PolicyNetwork,
+    binarize,
+    random_order_gates,
+    smallest_first_gates,
+)
 from swr_keras.validation import check_built, check_target_cost
 
 SUPERNET = "supernet"
@@ -50,7 +55,11 @@ JOINT = "joint"
 STAGES = (SUPERNET, POLICY, REPARAM, JOINT)
 BUDGET = "budget"
 THRESHOLD = "threshold"
-BINARIZATIONS = (BUDGET, THRESHOLD)
+# The controls without a policy (`swr_keras.methods.no_policy`): the gates
+# ignore the policy network.
+SMALLEST_FIRST = "smallest_first"
+RANDOM = "random"
+BINARIZATIONS = (THRESHOLD, BUDGET, SMALLEST_FIRST, RANDOM)
 
 
 @keras.saving.register_keras_serializable(package="swr_keras")
@@ -69,12 +78,22 @@ class SWRTrainer(keras.Model):
         target_cost: the target cost used at inference in the policy and
             joint stages (and the one `"reparam"` was set up for).
         temperature: initial Gumbel-softmax temperature.
-        binarization: how `"reparam"` turns the policy into gates:
-            `"budget"` (`swr_keras.budget_gates`: the policy's preferred
-            layers within the target cost) or `"threshold"` (the paper's
-            `softmax(h(c))[0] > 0.5`, which can overshoot small budgets).
+        binarization: how `"reparam"` chooses its gates: `"threshold"`
+            (the paper's `softmax(h(c))[0] > 0.5`, the default), `"budget"`
+            (`swr_keras.budget_gates`: the policy's preferred layers within
+            the target cost, a variant "SWR + budget fill"), or, ignoring
+            the policy (controls): `"smallest_first"`
+            (`swr_keras.policy_network.smallest_first_gates`) or `"random"`
+            (`random_order_gates`, drawn with `seed`, 0 if `None`).
         seed: seed of the policy network and of the sampling of `c` and of
             the Gumbel noise.
+        warm_start: where `"reparam"` starts its classifier and BN
+            statistics. `False` (the default): from the pre-trained BN
+            statistics and the classifier the trainer was built with, the
+            state every baseline of a comparison starts from, so that stage 2
+            trains the final model from the same start and for the same epochs
+            as they do (stages 1a and 1b only choose the gates). `True`: from
+            the super-net's (a variant: "SWR, warm classifier").
 
     Example:
 
@@ -99,8 +118,9 @@ class SWRTrainer(keras.Model):
         stage=SUPERNET,
         target_cost=0.5,
         temperature=2.0,
-        binarization=BUDGET,
+        binarization=THRESHOLD,
         seed=None,
+        warm_start=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +151,7 @@ class SWRTrainer(keras.Model):
         self.bn_affine = bool(bn_affine)
         self.binarization = check_binarization(binarization)
         self.seed = seed
+        self.warm_start = bool(warm_start)
         self.cost_weights = layer_cost_weights(layers, cost_weighting)
         self.parameter_weights = layer_cost_weights(layers, PARAMETERS)
         self.temperature = keras.Variable(
@@ -159,6 +180,16 @@ class SWRTrainer(keras.Model):
         self.supernet_state_saved = keras.Variable(
             False, trainable=False, dtype="bool", name="supernet_state_saved"
         )
+        # The pre-trained BN statistics and the new classifier, as built: a
+        # cold stage 2 (`warm_start=False`) restarts from them. Variables too,
+        # so a reloaded trainer (or a resumed job) still has them after
+        # stage 1 trained the live ones.
+        self.initial_state = [
+            keras.Variable(
+                ops.convert_to_numpy(v), trainable=False, dtype=v.dtype, name=f"initial_{index:03d}"
+            )
+            for index, v in enumerate(self._start_variables())
+        ]
         self.stage = _check_stage(stage)
         self._apply_trainability()
         self.built = True  # both sub-models are built; nothing is created lazily
@@ -168,11 +199,12 @@ class SWRTrainer(keras.Model):
         """Switches to `stage`; call `compile` again before `fit`.
 
         Entering `"reparam"` binarises the policy for `target_cost`, sets each
-        layer's gate, and restores the super-net's state (BN statistics,
-        classifier) with the deltas reset to zero -- or kept from the
-        super-net with `reinitialize_deltas=False` (ablation "+super-net
-        weight"). Every `"reparam"` entry starts from that same super-net
-        state, so the target costs of one run do not depend on their order.
+        layer's gate, and restores the start state: the BN statistics and
+        classifier as built (or the super-net's, with `warm_start=True`), with
+        the deltas reset to zero -- or kept from the super-net with
+        `reinitialize_deltas=False` (ablation "+super-net weight"). Every
+        `"reparam"` entry starts from that same state, so the target costs of
+        one run do not depend on their order.
 
         Args:
             stage: `"supernet"`, `"policy"`, `"reparam"` or `"joint"`.
@@ -207,6 +239,11 @@ class SWRTrainer(keras.Model):
 
     def deployment_policy(self, target_cost):
         """The 0/1 gates stage 2 deploys for `target_cost` (see `binarization`)."""
+        if self.binarization == SMALLEST_FIRST:
+            return smallest_first_gates(self.parameter_weights, check_target_cost(target_cost))
+        if self.binarization == RANDOM:
+            seed = 0 if self.seed is None else self.seed
+            return random_order_gates(self.parameter_weights, check_target_cost(target_cost), seed)
         # The costs the policy was trained with: under the "equal r_l"
         # ablation the budget counts layers, as that policy learned to.
         weights = self.cost_weights if self.binarization == BUDGET else None
@@ -248,9 +285,8 @@ class SWRTrainer(keras.Model):
         layer's inner layers), and the snapshot must have the same variables
         whenever the trainer is built. Restoring a frozen weight is a no-op.
         """
-        variables = [layer.kernel_delta for layer in reparam_layers(self.model)]
-        variables += [v for layer in batch_norm_layers(self.model) for v in layer.weights]
-        return variables + [v for layer in _task_layers(self.model) for v in layer.weights]
+        deltas = [layer.kernel_delta for layer in reparam_layers(self.model)]
+        return deltas + self._start_variables()
 
     def _restore_supernet_state(self, reinitialize_deltas):
         variables = self._supernet_variables()
@@ -261,9 +297,17 @@ class SWRTrainer(keras.Model):
         else:
             for variable, saved in zip(variables, self.supernet_state):
                 variable.assign(saved)
+        if not self.warm_start:
+            for variable, initial in zip(self._start_variables(), self.initial_state):
+                variable.assign(initial)
         if reinitialize_deltas:
             for layer in reparam_layers(self.model):
                 layer.kernel_delta.assign(np.zeros(layer.kernel_delta.shape, "float32"))
+
+    def _start_variables(self):
+        """What a cold stage 2 restarts: every BN variable and the task layers' weights."""
+        variables = [v for layer in batch_norm_layers(self.model) for v in layer.weights]
+        return variables + [v for layer in _task_layers(self.model) for v in layer.weights]
 
     # -- forward ---------------------------------------------------------------
     def call(self, inputs, training=False):
@@ -349,6 +393,7 @@ class SWRTrainer(keras.Model):
                 "target_cost": float(self.target_cost.numpy()),
                 "temperature": float(self.temperature.numpy()),
                 "seed": self.seed,
+                "warm_start": self.warm_start,
                 # A `.keras` file does not remember that a custom layer's inner
                 # layers were frozen by `reparametrize`; without this they
                 # would train after a reload.

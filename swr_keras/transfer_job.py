@@ -41,11 +41,12 @@ from swr_keras import checkpointing, distribute, losses, training
 from swr_keras import cost as cost_lib
 from swr_keras import methods as methods_lib
 from swr_keras.models import task_model as task_model_lib
+from swr_keras.validation_curve import ValidationCurve
 
 CONTROLLABILITY_COSTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 # The ablation settings of `Settings` (a method honours those in `Method.ablations`).
-ABLATIONS = ("cost_weighting", "supernet", "supernet_weight")
+ABLATIONS = ("cost_weighting", "supernet", "supernet_weight", "warm_start")
 
 
 # Settings added after the KWS job had checkpoints: recorded (and part of the
@@ -59,8 +60,19 @@ _LATER_DEFAULTS = {
     "cost_weighting": losses.PARAMETERS,
     "supernet": True,
     "supernet_weight": False,
-    "binarization": "budget",
+    "warm_start": False,
+    "binarization": "threshold",
 }
+# The settings of SWR's policy search (stages 1a and 1b). A method that does
+# not search (`Method.searches_policy`) never reads them: they are left out of
+# its checkpoints' key and record, and of its grid cells' identity.
+POLICY_SEARCH_SETTINGS = (
+    "supernet_epochs",
+    "policy_epochs",
+    "policy_learning_rate",
+    "policy_loss_weight",
+    "temperature",
+)
 # Settings that change only the variant stages, which name them: left out of
 # the shared stages' key and record so that those stages are shared.
 _VARIANT_ONLY = ("reparam_epochs", "binarization")
@@ -84,7 +96,10 @@ class Settings:
     layer's cost weight 1/L in the policy loss), `supernet=False` ("w/o
     super-net": the policy network learns on the pre-trained model, stage
     1a skipped) and `supernet_weight=True` ("+ super-net weight": stage 2
-    starts from the super-net's deltas instead of zero).
+    starts from the super-net's deltas instead of zero). `warm_start=True`
+    ("SWR, warm classifier", a variant beyond the paper) starts stage 2's
+    classifier and BN statistics from the super-net's instead of from the
+    pre-trained statistics and the new classifier every baseline starts from.
     """
 
     method: str = "swr"
@@ -104,10 +119,11 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
-    binarization: str = "budget"
+    binarization: str = "threshold"
     cost_weighting: str = losses.PARAMETERS
     supernet: bool = True
     supernet_weight: bool = False
+    warm_start: bool = False
 
     def __post_init__(self):
         weightings = (losses.PARAMETERS, losses.EQUAL)
@@ -225,12 +241,27 @@ class TransferJob:
         verbose: Keras `fit` verbosity.
         strategy: the `tf.distribute.Strategy` every stage trains under
             (`distribute.strategy_from_flag`); default: one device.
+        validation_curve: score the validation split after every epoch of
+            every stage, into the stage's TensorBoard logs
+            (`validation_curve.ValidationCurve`): the curve that shows where a
+            schedule has converged. Costs one validation pass per epoch and
+            changes no result.
 
     Use: `check_resumable(target_costs)`, then `run(target_costs)` (or
     `train_shared()` and `train_variant(v)` for each of `variants(...)`).
     """
 
-    def __init__(self, data, pretrained, settings, work_dir, identity=(), verbose=2, strategy=None):
+    def __init__(
+        self,
+        data,
+        pretrained,
+        settings,
+        work_dir,
+        identity=(),
+        verbose=2,
+        strategy=None,
+        validation_curve=False,
+    ):
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief = distribute.is_chief(self.strategy)
         distribute.check_batch_size(settings.batch_size, self.strategy)
@@ -241,8 +272,10 @@ class TransferJob:
         self.settings = settings
         self.work_dir = work_dir
         self.verbose = verbose
+        self.validation_curve = bool(validation_curve)
         self.identity = list(identity)
-        self.key = settings.key(identity=self.identity)
+        self.unread = () if self.method.searches_policy else POLICY_SEARCH_SETTINGS
+        self.key = settings.key(ignore=self.unread, identity=self.identity)
         keras.utils.set_random_seed(settings.seed)
         with self.strategy.scope():
             self.base_model = task_model_lib.with_new_classifier(pretrained, len(data.class_names))
@@ -274,7 +307,11 @@ class TransferJob:
         only in the ignored settings finds and reuses the same checkpoint.
         """
         ignored = self._ignored(name)
-        key = self.settings.key(ignore=ignored, identity=self.identity) if ignored else self.key
+        key = (
+            self.settings.key(ignore=(*ignored, *self.unread), identity=self.identity)
+            if ignored
+            else self.key
+        )
         return os.path.join(self.work_dir, "checkpoints", f"{self.settings.method}-{key}", name)
 
     def _run(self, name, epochs):
@@ -282,14 +319,15 @@ class TransferJob:
         settings = self.settings.recorded()
         for field in _VARIANT_ONLY:  # Shared stages outlive them; variant stages name them.
             settings.pop(field, None)
-        for ignored in self._ignored(name):
+        for ignored in (*self._ignored(name), *self.unread):
             settings.pop(ignored, None)
         return {
             "stage": name,
             "epochs": int(epochs),
             "identity": self.identity,
             # 2: the SWR trainer's super-net state is among the saved variables;
-            # 3: stage 2 deploys budget gates (`binarization`), not the threshold.
+            # 3: stage 2 deploys budget gates (`binarization`), not the threshold;
+            # 4: SWR's stage 2 restarts its classifier and BN statistics (`warm_start`).
             # An older checkpoint is refused in one line instead of being reused.
             "checkpoint_version": CHECKPOINT_VERSION,
             **settings,
@@ -350,6 +388,9 @@ class TransferJob:
                 directory, epochs, run=self._run(name, epochs), write=self.chief
             )
         ]
+        if self.validation_curve:
+            # Before TensorBoard, which writes the epoch logs it completes.
+            callbacks.append(ValidationCurve(self.valid))
         if self.chief:
             callbacks.append(
                 keras.callbacks.TensorBoard(
@@ -439,6 +480,9 @@ class TransferJob:
         name = self.settings.method
         # Ablations of one method share a work directory (and their stage 1).
         ablations = {**self.settings.ablations(), "bn_affine": self.settings.bn_affine}
+        if self.method.has_policy and self.settings.binarization != _LATER_DEFAULTS["binarization"]:
+            # "SWR + budget fill" shares SWR's work directory, not its task files.
+            ablations["binarization"] = self.settings.binarization
         name += "".join(
             f"_{key}" if value is True else f"_{key}-{value}"
             for key, value in sorted(ablations.items())

@@ -114,6 +114,39 @@ def test_sparsity_loss_starts_after_the_warm_up_epochs_also_when_resumed(conv_ne
     assert seen == [pytest.approx(0.7)]
 
 
+def test_a_warm_up_fraction_starts_the_sparsity_loss_at_that_share_of_the_steps(
+    conv_net, images, rng
+):
+    labels = rng.integers(0, 5, len(images))
+    trainer = taps.TAPSTrainer(
+        taps.taps_reparametrize(conv_net), sparsity_weight=0.7, warmup_fraction=0.4
+    )
+    trainer.compile(optimizer=taps.sgd(0.01, 12), loss=LOSS)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.active_sparsity_weight.numpy()))
+
+    # 4 epochs of 3 batches: 0.4 of 12 steps is 4.8, so steps 0-4 are unregularised,
+    # and the loss starts inside the second epoch.
+    trainer.fit(images, labels, epochs=4, batch_size=2, callbacks=[Record()], verbose=0)
+    assert seen == [0.0] * 5 + [pytest.approx(0.7)] * 7
+    seen.clear()
+    trainer.fit(images, labels, epochs=4, initial_epoch=1, batch_size=2, callbacks=[Record()])
+    assert seen == [0.0] * 2 + [pytest.approx(0.7)] * 7
+
+
+def test_the_official_warm_up_is_three_epochs_of_thirty_one():
+    trainer = taps.TAPSTrainer(
+        taps.taps_reparametrize(_two_layer_model()), warmup_fraction=taps.WARMUP_FRACTION
+    )
+    for steps_per_epoch in (1, 38, 100):
+        assert trainer.warmup_steps(31 * steps_per_epoch) == 3 * steps_per_epoch
+    with pytest.raises(ValueError, match="warmup_fraction=1.0"):
+        taps.TAPSTrainer(taps.taps_reparametrize(_two_layer_model()), warmup_fraction=1.0)
+
+
 def test_the_sparsity_loss_is_lambda_times_the_mean_absolute_score(conv_net, images, rng):
     model = taps.taps_reparametrize(conv_net)
     for layer, value in zip(taps.score_gated_layers(model), [0.2, -0.1, 0.3, 0.05, 0.15]):

@@ -72,7 +72,7 @@ def test_taps_method(backbone, data, tmp_path):
     method = methods.get("taps")
     settings = Settings(method="taps", reparam_epochs=2)
     trainer, changed = train(
-        method, backbone, data, settings, {"taps_warmup_epochs": 1, "taps_lambda": 2.0}
+        method, backbone, data, settings, {"taps_warmup_fraction": 0.5, "taps_lambda": 2.0}
     )
     inner = trainer.model
     layers = taps.score_gated_layers(inner)

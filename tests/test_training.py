@@ -229,13 +229,22 @@ def test_trainer_keras_round_trip(trainer, images, rng, tmp_path):
     )
 
 
-def test_a_reloaded_trainer_restarts_reparam_from_the_supernet_state(trainer, rng, tmp_path):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_a_reloaded_trainer_restarts_reparam_from_its_start_state(
+    conv_net, rng, tmp_path, warm_start
+):
     # Stage 2 at one cost, saved to .keras, reloaded, stage 2 at another cost:
-    # the reloaded trainer must start from the super-net's BN statistics and
-    # classifier, exactly as the trainer that never left memory does.
+    # the reloaded trainer must start from the same BN statistics and
+    # classifier as the trainer that never left memory does: those it was
+    # built with (cold), or the super-net's (warm).
+    trainer = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(conv_net), binarization="threshold", seed=0, warm_start=warm_start
+    )
+    built = snapshot(trainer)
     run_stage(trainer, "supernet", rng)
     mixed_policy(trainer)
     supernet = snapshot(trainer)
+    start_state = supernet if warm_start else built
     diff = run_stage(trainer, "reparam", rng, target_cost=0.3)
     assert all(diff["classifier"]) and all(diff["bn_statistics"])  # it moved away
     path = tmp_path / "trainer.keras"
@@ -246,13 +255,35 @@ def test_a_reloaded_trainer_restarts_reparam_from_the_supernet_state(trainer, rn
         each.set_stage("reparam", target_cost=0.7)
         start = snapshot(each)
         for group in ("classifier", "bn_statistics"):
-            for got, want in zip(start[group], supernet[group]):
+            for got, want in zip(start[group], start_state[group]):
                 np.testing.assert_array_equal(got, want)
         swr_keras.fit_stage(
             each, "reparam", data, epochs=1, learning_rate=1e-2, target_cost=0.7, verbose=0
         )
     for name, values in snapshot(trainer).items():
         for got, want in zip(snapshot(loaded)[name], values):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_a_cold_stage_two_does_not_depend_on_the_supernet(conv_net, rng):
+    """Cold (the default): stage 2 after a super-net trains exactly what a
+    trainer that never trained one does with the same gates, so stage 1 only
+    chooses the gates and every method's final model starts from one state."""
+    data = dataset(np.random.default_rng(7))
+    trained = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(conv_net), binarization="threshold", seed=0
+    )
+    fresh = swr_keras.SWRTrainer(
+        swr_keras.reparametrize(conv_net), binarization="threshold", seed=0
+    )
+    run_stage(trained, "supernet", rng)
+    for each in (trained, fresh):
+        mixed_policy(each)
+        swr_keras.fit_stage(
+            each, "reparam", data, epochs=1, learning_rate=1e-2, target_cost=0.3, verbose=0
+        )
+    for name, values in snapshot(fresh).items():
+        for got, want in zip(snapshot(trained)[name], values):
             np.testing.assert_array_equal(got, want, err_msg=name)
 
 
@@ -314,13 +345,13 @@ def graded_net(seed):
     return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
 
 
-def test_trained_policy_lands_on_its_budget_and_grows_with_it():
-    """A toy cost table: the deployed policy's ratio within 0.03 of c, non-decreasing."""
+def test_budget_fill_lands_on_its_budget_and_grows_with_it():
+    """A toy cost table: budget gates' ratio within 0.03 of c, non-decreasing."""
     seed = 0
     swr_model = swr_keras.reparametrize(graded_net(seed))
     rng = np.random.default_rng(seed)
     data = dataset(rng, size=128, batch=16, shape=(8, 8, 2), classes=4)
-    trainer = swr_keras.SWRTrainer(swr_model, seed=seed)
+    trainer = swr_keras.SWRTrainer(swr_model, seed=seed, binarization="budget")
     swr_keras.fit_stage(trainer, "supernet", data, epochs=3, learning_rate=1e-2, verbose=0)
     swr_keras.fit_stage(trainer, "policy", data, epochs=10, learning_rate=1e-2, verbose=0)
     weights = layer_cost_weights(swr_keras.reparam_layers(swr_model))
@@ -332,8 +363,8 @@ def test_trained_policy_lands_on_its_budget_and_grows_with_it():
     trainer.set_stage("reparam", target_cost=0.1)
     gates = [float(layer.gate.numpy()) for layer in swr_keras.reparam_layers(swr_model)]
     np.testing.assert_array_equal(gates, trainer.deployment_policy(0.1))
-    # The paper's rule is kept as an option and is the plain threshold.
-    threshold = swr_keras.SWRTrainer(swr_model, trainer.policy_network, binarization="threshold")
+    # The paper's rule is the default and is the plain threshold.
+    threshold = swr_keras.SWRTrainer(swr_model, trainer.policy_network)
     np.testing.assert_array_equal(
         threshold.deployment_policy(0.1), trainer.policy_network.binary_policy(0.1)
     )

@@ -14,6 +14,14 @@ excludes 0; "not told apart" where it spans 0, which means too few seeds to
 tell and is not evidence that the two are equal; "one seed" where a single
 pair finished.
 
+The headline family (`headline_family`: SWR at c = 0.1 against each
+baseline row of Table 1, and SWR at c = 0.5 against fine-tune all) is read
+with a multiplicity control instead: per task, each comparison's two-sided
+paired t-test p-value, Holm-adjusted over the family's comparisons that have
+one (`holm`), and a verdict from the adjusted p-value: "higher" / "lower"
+below `ALPHA`, "equivalent within 1 point" where not and the whole 95 %
+interval lies inside +-1 point, else "not told apart".
+
 The cost claims (zero extra computation, under 10 % extra parameters) are
 read from the same cells' #Mult. and #Param. columns, counted as Table 1
 counts them (`param_ratio_two_tasks`: backbone plus two tasks' stored
@@ -21,6 +29,7 @@ parameters over the backbone's).
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -35,6 +44,13 @@ FULL_COST = 0.5
 # The paper's baselines (Table 1 and the text's fine-tune classifier); rows this
 # project adds, such as LoRA, are compared but are not candidates for "the best".
 PAPER_BASELINES = ("finetune_all", "finetune_classifier", "spottune", "adapter", "repnet", "taps")
+# The headline family's baselines: the paper's and LoRA (SWR at HEADLINE_COST
+# against each, at the same budget for LoRA; see `headline_family`).
+HEADLINE_BASELINES = (*PAPER_BASELINES, "lora")
+# The family-wise error rate the Holm-adjusted p-values are read at.
+ALPHA = 0.05
+# "Equivalent" where the whole 95 % interval of the difference lies inside +-this (points).
+EQUIVALENCE_POINTS = 1.0
 # "Under 10 % extra parameters": the paper's #Param. column for two tasks.
 EXTRA_PARAMETER_BAR = 0.10
 TASKS = grid_lib.TASK_COLUMNS
@@ -50,13 +66,21 @@ EXPLANATION = (
     "equality); equal on every seed / same difference on every seed where the seeds agree "
     "exactly (an interval of no width: accuracies move in steps of one test clip, so a few "
     "seeds can agree by chance, and that is no evidence either); one seed where only one pair "
-    "finished; - where a cell is not run."
+    "finished; - where a cell is not run. The headline family (SWR at c = 0.1 against each "
+    "baseline of Table 1, SWR at c = 0.5 against fine-tune all) is read per task with Holm's "
+    "correction: p (Holm) is the two-sided paired t-test's p-value adjusted over the family's "
+    "comparisons on that task, and its verdict is higher / lower where p (Holm) < 0.05 "
+    "(adding by under 1 point where the interval lies inside +-1 point), equivalent within 1 "
+    "point where not significant and the whole 95 % interval lies inside +-1 point, "
+    "else not told apart; the other lines have no p (Holm) and keep the interval's verdict."
 )
 # What `summary_markdown`'s table holds, for the README that shows it.
 SUMMARY_INTRO = (
     "The paper's headline claims on the same cells, from claims.md (which also compares "
     "every other ablation): accuracy difference in points, left minus right, paired by seed, "
-    "mean (95 % CI half-width), the verdict read off that interval, and n, the seeds paired."
+    "mean (95 % CI half-width), for the headline family p (Holm) (the paired t-test's p-value, "
+    "Holm-adjusted over the family per task) and the verdict read off it, for the other lines "
+    "the verdict read off the interval, and n, the seeds paired."
 )
 
 
@@ -131,7 +155,75 @@ def paired_difference(left, right):
         "right": float(theirs.mean()),
         "mean": mean,
         "half": half,
+        "p": paired_p_value(mine - theirs),
     }
+
+
+def paired_p_value(differences):
+    """The two-sided p-value of the paired t-test (mean difference 0), or `None`.
+
+    `None` for fewer than two pairs and for differences that agree exactly
+    (`NO_SPREAD`): no spread, no test (see `verdict`).
+    """
+    differences = np.asarray(differences, float)
+    count = len(differences)
+    if count < 2:
+        return None
+    mean, half = report.confidence_interval_95(differences)
+    if half < NO_SPREAD:
+        return None
+    t = mean / (float(np.std(differences, ddof=1)) / math.sqrt(count))
+    return student_t_two_sided_p(t, count - 1)
+
+
+def student_t_two_sided_p(t, degrees_of_freedom):
+    """`P(|T| >= |t|)` for Student's t with integer degrees of freedom, without scipy.
+
+    The finite series of Abramowitz & Stegun 26.7.3-26.7.4 in
+    `theta = atan(|t| / sqrt(df))`: exact for every integer df.
+
+    Raises:
+        ValueError: `degrees_of_freedom` is not a positive integer.
+    """
+    if int(degrees_of_freedom) != degrees_of_freedom or degrees_of_freedom < 1:
+        raise ValueError(
+            "degrees_of_freedom must be a positive integer. "
+            f"Received: degrees_of_freedom={degrees_of_freedom}"
+        )
+    df = int(degrees_of_freedom)
+    theta = math.atan(abs(t) / math.sqrt(df))
+    sine, cosine2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))
+        series, term = 1.0, 1.0
+        for k in range(1, (df - 3) // 2 + 1):
+            term *= 2 * k / (2 * k + 1) * cosine2
+            series += term
+        inside = theta + (sine * math.cos(theta) * series if df > 1 else 0.0)
+        probability = 2.0 / math.pi * inside
+    else:  # even: sin (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+        series, term = 1.0, 1.0
+        for k in range(1, (df - 2) // 2 + 1):
+            term *= (2 * k - 1) / (2 * k) * cosine2
+            series += term
+        probability = sine * series
+    return min(1.0, max(0.0, 1.0 - probability))
+
+
+def holm(p_values):
+    """Holm's step-down adjustment of `p_values`, in their order; `None` stays `None`.
+
+    With the m p-values that are not `None` sorted, `p(1) <= ... <= p(m)`,
+    the i-th smallest becomes `max over j <= i of min(1, (m - j + 1) p(j))`:
+    the family-wise error rate stays under the level each adjusted value is
+    read at, whatever the dependence between the tests.
+    """
+    order = sorted((p, index) for index, p in enumerate(p_values) if p is not None)
+    adjusted = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, index) in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p))
+        adjusted[index] = running
+    return adjusted
 
 
 def verdict(difference):
@@ -157,6 +249,59 @@ def verdict(difference):
     if difference["mean"] + difference["half"] < 0:
         return "lower"
     return "not told apart"
+
+
+def holm_verdict(difference, adjusted):
+    """The verdict on a headline comparison from its Holm-adjusted p-value (`None`: none).
+
+    "higher" / "lower" where `adjusted < ALPHA` (", by under 1 point" where
+    the whole 95 % interval also lies inside +-`EQUIVALENCE_POINTS`);
+    "equivalent within 1 point" where not significant and the interval lies
+    inside +-1; else "not told apart". Without a p-value (one seed, seeds
+    that agree exactly) the interval's words of `verdict`.
+    """
+    if difference is None or adjusted is None:
+        return verdict(difference)
+    low, high = difference["mean"] - difference["half"], difference["mean"] + difference["half"]
+    within = -EQUIVALENCE_POINTS < low and high < EQUIVALENCE_POINTS
+    if adjusted < ALPHA:
+        word = "higher" if difference["mean"] > 0 else "lower"
+        return word + (", by under 1 point" if within else "")
+    return "equivalent within 1 point" if within else "not told apart"
+
+
+def headline_family(costs):
+    """The comparisons Holm's correction runs over, per task: the headline family.
+
+    SWR at `HEADLINE_COST` against each of `HEADLINE_BASELINES` (a row with
+    budgets, LoRA, at the same budget) and SWR at `FULL_COST` against
+    fine-tune all, as far as `costs` holds those target costs.
+    """
+    found = []
+    for comparison in comparisons(costs):
+        left, right = comparison.left, comparison.right
+        if left == Side("swr", HEADLINE_COST) and right.row in HEADLINE_BASELINES:
+            found.append(comparison)
+        elif left == Side("swr", FULL_COST) and right == Side("finetune_all"):
+            found.append(comparison)
+    return found
+
+
+def family_readings(cells, backbone, task, seeds, costs):
+    """`{comparison: (difference, Holm-adjusted p or None, verdict)}` of one task's family."""
+    family = headline_family(costs)
+    differences = [_difference(cells, backbone, task, c, seeds) for c in family]
+    adjusted = holm([None if d is None else d["p"] for d in differences])
+    return {
+        comparison: (difference, p, holm_verdict(difference, p))
+        for comparison, difference, p in zip(family, differences, adjusted)
+    }
+
+
+def _p_text(p):
+    if p is None:
+        return MISSING
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _difference(cells, backbone, task, comparison, seeds):
@@ -189,18 +334,24 @@ def summary_markdown(cells, backbone, seeds, costs):
         "| Left | Right | " + " | ".join(name for _, name in TASKS) + " |",
         "|---" * (2 + len(TASKS)) + "|",
     ]
+    families = {task: family_readings(cells, backbone, task, seeds, costs) for task, _ in TASKS}
     for comparison in headline_comparisons(costs):
         values = []
         for task, _ in TASKS:
             difference = _difference(cells, backbone, task, comparison, seeds)
+            said = verdict(difference)
+            if comparison in families[task]:
+                _, adjusted, said = families[task][comparison]
+                if adjusted is not None:
+                    said = f"p (Holm) {_p_text(adjusted)}, {said}"
             if difference is None:
                 values.append(MISSING)
             elif len(difference["seeds"]) < 2:
-                values.append(f"{difference['mean']:+.1f}, {verdict(difference)}")
+                values.append(f"{difference['mean']:+.1f}, {said}")
             else:
                 values.append(
                     f"{difference['mean']:+.1f} ({difference['half']:.1f}), "
-                    f"{verdict(difference)}, n={len(difference['seeds'])}"
+                    f"{said}, n={len(difference['seeds'])}"
                 )
         out.append(
             f"| {comparison.left.label()} | {comparison.right.label()} | "
@@ -213,12 +364,17 @@ def summary_markdown(cells, backbone, seeds, costs):
 def accuracy_lines(cells, backbone, seeds, costs):
     """The Markdown table of every accuracy comparison, one line per comparison and task."""
     out = [
-        "| Left | Right | Task | Seeds | Left (%) | Right (%) | Difference (95 % CI) | Verdict |",
-        "|---" * 8 + "|",
+        "| Left | Right | Task | Seeds | Left (%) | Right (%) | Difference (95 % CI) "
+        "| p (Holm) | Verdict |",
+        "|---" * 9 + "|",
     ]
+    families = {task: family_readings(cells, backbone, task, seeds, costs) for task, _ in TASKS}
     for comparison in comparisons(costs):
         for task, name in TASKS:
             difference = _difference(cells, backbone, task, comparison, seeds)
+            adjusted, said = None, verdict(difference)
+            if comparison in families[task]:
+                _, adjusted, said = families[task][comparison]
             if difference is None:
                 numbers = [MISSING] * 4
             else:
@@ -231,7 +387,7 @@ def accuracy_lines(cells, backbone, seeds, costs):
             out.append(
                 f"| {comparison.left.label()} | {comparison.right.label()} | {name} | "
                 + " | ".join(numbers)
-                + f" | {verdict(difference)} |"
+                + f" | {_p_text(adjusted)} | {said} |"
             )
     return out
 

@@ -4,6 +4,9 @@
 a `KwsCorpus`); `Job` keeps the corpus at hand for the KWS exports.
 """
 
+import dataclasses
+import hashlib
+import json
 import os
 
 import numpy as np
@@ -13,6 +16,7 @@ from swr_keras.transfer_job import (  # noqa: F401  re-exported for the KWS reci
     ABLATIONS,
     CHECKPOINT_VERSION,
     CONTROLLABILITY_COSTS,
+    POLICY_SEARCH_SETTINGS,
     Settings,
     TaskData,
     TransferJob,
@@ -56,37 +60,112 @@ class Job(TransferJob):
     Args:
         corpus: the task's `KwsCorpus` (`tasks.list_task`).
         pretrained: the pre-trained multi-lingual task model.
-        settings, work_dir, identity, verbose, strategy: as `TransferJob`.
+        settings, work_dir, identity, verbose, strategy, validation_curve: as
+            `TransferJob`.
     """
 
     def __init__(
-        self, corpus, pretrained, settings, work_dir, identity=(), verbose=2, strategy=None
+        self,
+        corpus,
+        pretrained,
+        settings,
+        work_dir,
+        identity=(),
+        verbose=2,
+        strategy=None,
+        validation_curve=False,
     ):
         self.corpus = corpus
+        # The corpus' contents are part of every job's identity, so a changed
+        # corpus never resumes a checkpoint trained on another.
+        identity = (*identity, f"corpus={corpus_digest(corpus)}")
         super().__init__(
-            KwsData(corpus), pretrained, settings, work_dir, identity, verbose, strategy
+            KwsData(corpus),
+            pretrained,
+            settings,
+            work_dir,
+            identity,
+            verbose,
+            strategy,
+            validation_curve,
         )
 
 
-def job_identity(task, backbone, tau, pretrained_path, source, task_options=None):
+def job_identity(task, backbone, tau, pretrained_path, source=None, task_options=None):
     """What makes stage 1 of two KWS jobs different beyond their `Settings`.
+
+    Identified by contents, not paths: the pre-trained file's SHA-256 (a
+    model saved again over the same path is another model; the same model
+    copied elsewhere is the same). The task's data enter through `Job`, which
+    adds its corpus listing's digest (`corpus_digest`) to every identity, so
+    a changed corpus never resumes another corpus' checkpoint.
 
     Args:
         task: the task name (`tasks.TASKS`).
         backbone, tau: the backbone's architecture.
         pretrained_path: the pre-trained `.keras` file.
-        source: the `tasks.DataSource`.
+        source: the `tasks.DataSource`; unused (the corpus listing stands
+            for it), kept for the callers' signature.
         task_options: the `tasks.list_task` options given (e.g. `clip_seconds`).
     """
-    identity = (
-        task,
-        backbone,
-        tau,
-        os.path.abspath(pretrained_path),
-        source.gsc2_dir,
-        source.mc_kws_dir,
+    del source
+    identity = (task, backbone, tau, f"pretrained_sha256={file_sha256(pretrained_path)}")
+    return identity + tuple(
+        f"{name}={value}" for name, value in sorted((task_options or {}).items())
     )
-    # Appended only when set, so the checkpoints of earlier gsc2/mc_kws runs keep their key.
-    extra = (source.folder_dir,) if source.folder_dir else ()
-    extra += tuple(f"{name}={value}" for name, value in sorted((task_options or {}).items()))
-    return identity + extra
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def corpus_digest(corpus):
+    """A digest of a `KwsCorpus` listing: what a job trains and evaluates on.
+
+    Every split's every `ClipTable` field (labels, speakers, noise offsets and
+    gains, crop, ...), each clip's path relative to the corpus' common root
+    and its size in bytes, the class names, clip length and rate, and the
+    noise bank's samples (names are file names, not paths). Sizes, not
+    contents: hashing every clip would read the whole corpus in every process
+    (`du -sh` of synthetic_kws_transfer_v1: 129 MB GSC2, 577 MB MC-KWS),
+    while one `stat` per file takes 0.2 s per listing (BUILD.md); a clip
+    rewritten with the same name and the same length goes
+    unnoticed (a regenerated corpus is written under a new name, with new
+    speakers in the file names). Relative paths: the same corpus moved or
+    copied keeps its digest.
+    """
+    paths = [p for tables in corpus.splits.values() for t in tables for p in t.paths if p]
+    # The parent of every clip's folder, so that a relative path keeps its class folder.
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    digest = hashlib.sha256()
+
+    def add(value):
+        digest.update(json.dumps(value, default=str).encode())
+        digest.update(b"\n")
+
+    add([list(corpus.class_names), corpus.clip_samples, corpus.sample_rate])
+    for split in sorted(corpus.splits):
+        for table in corpus.splits[split]:
+            add(split)
+            for field in dataclasses.fields(table):
+                value = getattr(table, field.name)
+                if field.name == "paths":
+                    value = [
+                        [os.path.relpath(p, root), os.path.getsize(p)] if p else ["", -1]
+                        for p in value
+                    ]
+                elif isinstance(value, np.ndarray):
+                    add([field.name, value.dtype.str, value.shape])
+                    digest.update(np.ascontiguousarray(value).tobytes())
+                    continue
+                add([field.name, value])
+    noise = corpus.noise_bank
+    if noise is not None:
+        add(["noise", list(noise.names)])
+        digest.update(np.ascontiguousarray(noise.flat, np.float32).tobytes())
+    return digest.hexdigest()[:16]

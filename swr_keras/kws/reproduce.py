@@ -8,9 +8,17 @@ super-net, equal r_l): their actual added ratio at c = 0.1 ... 0.9 and their
 gates. Every cell trains through `kws.job.Job`, the code of `recipes/kws.py`,
 and its result is written atomically as its own JSON file under
 `<results_dir>/cells/` (the job's row, settings, versions, wall time). A cell
-whose file exists is skipped, so a killed grid run again resumes: finished
-cells are not redone, and the cell it was in resumes from the job's last
-epoch checkpoint.
+whose record exists and carries the expected identity hash is skipped, so a
+killed grid run again resumes: finished cells are not redone, and the cell it
+was in resumes from the job's last epoch checkpoint.
+
+Cells cannot go stale: each record carries the hash of what its result
+depends on (`CellIdentity`: the job's settings for its row, the task options,
+backbone, `CELL_VERSION`, and the contents of its inputs: the corpus listing's
+digest for its task and seed and the pre-trained file's SHA-256). The harness
+computes each cell's expected hash before running; a record with another hash,
+or none, is retrained (replaced only when the new record is complete) and is
+never reported (`fresh_records`).
 
 A cell never pays for work another cell did: the cells of one row, task and
 seed run as one job (stage 1 once, then stage 2 per target cost), the jobs of
@@ -21,6 +29,7 @@ each task is listed once per seed and process.
 
 import dataclasses
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -44,6 +53,10 @@ MULTILINGUAL = "multilingual"
 RESULT, POLICY = "result", "policy"
 # Fig. 2 is drawn for GSC2 in the paper.
 FIGURE_TASK = "gsc2"
+# Part of every cell's identity: bump it when a change of the code alters what
+# a finished cell measures (its training, evaluation or accounting), and every
+# record computed before is retrained and never reported again.
+CELL_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +91,15 @@ TABLE2_ROWS = (
     Row("swr", "SWR (two-stage)", "swr"),
     Row("bn_affine", "+ BN-affine", "swr", (("bn_affine", True),)),
     Row("supernet_weight", "+ Super-net weight", "swr", (("supernet_weight", True),)),
+    Row("warm_start", "SWR, warm classifier", "swr", (("warm_start", True),)),
     Row("wo_supernet", "w/o super-net", "swr", (("supernet", False),)),
     Row("equal_rl", "equal r_l", "swr", (("cost_weighting", "equal"),)),
+    # Beyond the paper: budget gates instead of its threshold (BUILD.md, Controllability).
+    Row("swr_budget", "SWR + budget fill", "swr", (("binarization", "budget"),)),
+    # Controls without a policy (swr_keras.methods.no_policy): SWR's stage 2 on
+    # layers no policy chose. The random row's draw is the cell's seed.
+    Row("smallest_first", "Smallest kernels first (no policy)", "smallest_first"),
+    Row("random_layers", "Random layers at the same budget (no policy)", "random_layers"),
 )
 FIGURE2_ROWS = ("swr", "wo_supernet", "equal_rl")
 # Table 1's order in the paper; registered methods it does not list follow.
@@ -188,8 +208,9 @@ def versions():
         "numpy": np.__version__,
     }
     try:
+        # "-dirty": the working tree had changes the commit does not hold.
         found["swr_keras_commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
             cwd=os.path.dirname(os.path.abspath(__file__)),
             capture_output=True,
             text=True,
@@ -233,6 +254,197 @@ def read_cells(cells_dir):
     return records
 
 
+def identity_hash(material):
+    """The SHA-256 (hex) of a cell's identity material, as JSON with sorted keys."""
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class CellIdentity:
+    """What a cell's result depends on; its hash is written into the cell's record.
+
+    A cell's material (`material`): its coordinates, the job's recorded
+    settings for its row (`Settings.recorded()`, with the row's ablation
+    changes, the method's options and a cost option; the multi-lingual row's
+    seed and batch size; without `transfer_job.POLICY_SEARCH_SETTINGS` for a
+    method that does not search a policy), the task options, backbone and tau, `CELL_VERSION`
+    and `job.CHECKPOINT_VERSION`, and its inputs' contents: the digest of the
+    task's corpus listing for the cell's seed (`job.corpus_digest`; the listing
+    depends on the seed) and the pre-trained file's SHA-256. Every other
+    setting counts, also one a row may not use: a cell is never reported under
+    settings it was not computed with.
+
+    Args:
+        settings: the base `kws.job.Settings`; each row replaces its method,
+            options and ablation settings.
+        method_options: `{method: {option: value}}` of the methods' own options.
+        backbone, tau: the architecture.
+        task_options: `tasks.list_task` options for every task.
+        pretrained_sha256: the pre-trained file's SHA-256 (`job.file_sha256`).
+    """
+
+    def __init__(self, settings, method_options, backbone, tau, task_options, pretrained_sha256):
+        self.settings = settings
+        self.method_options = method_options
+        self.backbone = backbone
+        self.tau = tau
+        self.task_options = dict(task_options or {})
+        self.pretrained_sha256 = pretrained_sha256
+
+    def job_settings(self, row, cost):
+        """The job's `Settings` for `row` (its cost option set to `cost`)."""
+        options = dict(self.method_options.get(row.method, {}))
+        if row.cost_option:
+            options[row.cost_option] = float(cost)
+        return dataclasses.replace(
+            self.settings, method=row.method, options=options, **dict(row.changes)
+        )
+
+    def material(self, cell, corpus_digest):
+        """The cell's identity material, as JSON values (as its record holds it).
+
+        Raises:
+            KeyError: the cell's row is in no table.
+        """
+        row = all_rows()[cell.row]
+        if row.method is None:
+            settings = {"seed": cell.seed, "batch_size": self.settings.batch_size}
+        else:
+            cost = cell.target_cost if row.cost_option else None
+            settings = dataclasses.replace(self.job_settings(row, cost), seed=cell.seed)
+            settings = settings.recorded()
+            if not methods_lib.get(row.method).searches_policy:
+                # Settings the method never reads: a longer policy stage does
+                # not make a baseline's cells stale.
+                for name in job_lib.POLICY_SEARCH_SETTINGS:
+                    settings.pop(name, None)
+        material = {
+            "cell": dataclasses.asdict(cell),
+            "settings": settings,
+            "task_options": self.task_options,
+            "backbone": self.backbone,
+            "tau": self.tau,
+            "cell_version": CELL_VERSION,
+            "checkpoint_version": job_lib.CHECKPOINT_VERSION,
+            "inputs": {"corpus": corpus_digest, "pretrained": self.pretrained_sha256},
+        }
+        return json.loads(json.dumps(material, default=str))
+
+
+def stale_reason(record, expected=None):
+    """Why a cell record must not be reported, or `None` if it may be.
+
+    Args:
+        record: a cell record (`read_cells`).
+        expected: the `CellIdentity.material` the caller expects of the cell;
+            `None` checks the record against itself only.
+    """
+    identity = record.get("identity") or {}
+    material = identity.get("material")
+    if "hash" not in identity or not isinstance(material, dict):
+        return "no identity hash (computed before cells were identified by settings and inputs)"
+    if identity_hash(material) != identity["hash"]:
+        return "its identity hash does not match its own recorded settings and inputs"
+    if material.get("cell_version") != CELL_VERSION:
+        return f"computed by cell version {material.get('cell_version')}, now {CELL_VERSION}"
+    if expected is not None and identity["hash"] != identity_hash(expected):
+        return "computed with other " + "; ".join(_differences(material, expected))
+    return None
+
+
+def _differences(old, new, prefix=""):
+    """`["settings.reparam_epochs 3 -> 10", ...]`: where two materials differ."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        mine, theirs = old.get(key), new.get(key)
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            found += _differences(mine, theirs, f"{prefix}{key}.")
+        elif mine != theirs:
+            found.append(f"{prefix}{key} {_short(mine)} -> {_short(theirs)}")
+    return found
+
+
+def _short(value):
+    text = json.dumps(value, default=str)
+    return text[:13] + "..." if len(text) > 16 else text
+
+
+def fresh_records(records, identity=None, corpora=None):
+    """Splits cell records into those a report may show and the stale ones.
+
+    A record is stale if it has no identity hash, if the hash is not that of
+    its own material, if its `CELL_VERSION` is not the code's, and, with
+    `identity`, if it is not the hash this command expects of the cell. The
+    expected hash needs the corpus digest of the cell's task and seed: from
+    `corpora` where the caller listed the data, otherwise (`--report_only`
+    lists no data, which may not even be at hand) the records' own. The
+    records of one backbone, task and seed must then agree on their inputs
+    (corpus digest and pre-trained SHA-256); where they do not, those of the
+    newest record (`finished`) are reported, the others counted as stale, and
+    a note names the disagreement.
+
+    Args:
+        records: `{file name: record}` (`read_cells`).
+        identity: the reporting command's `CellIdentity`, or `None`.
+        corpora: `{(task, seed): corpus digest}` the caller listed.
+
+    Returns:
+        `(fresh, stale, notes)`: `{file name: record}` to report,
+        `[(file name, why)]` ignored, and one line per disagreement.
+    """
+    corpora = dict(corpora or {})
+    stale, candidates = [], {}
+    for name, record in records.items():
+        why = stale_reason(record)
+        if why:
+            stale.append((name, why))
+        else:
+            candidates[name] = record
+    groups = {}
+    for name, record in candidates.items():
+        cell = record["cell"]
+        groups.setdefault((cell["backbone"], cell["task"], cell["seed"]), []).append(name)
+    chosen, notes = {}, []
+    for (backbone, task, seed), names in groups.items():
+        newest = max(names, key=lambda n: (candidates[n].get("finished") or "", n))
+        inputs = dict(candidates[newest]["identity"]["material"]["inputs"])
+        if (task, seed) in corpora:
+            inputs["corpus"] = corpora[(task, seed)]
+        chosen[(backbone, task, seed)] = inputs
+        seen = {_inputs_text(candidates[n]["identity"]["material"]["inputs"]) for n in names}
+        if len(seen) > 1 and (task, seed) not in corpora:
+            notes.append(
+                f"{backbone} {task} seed {seed}: the cell records were computed on "
+                f"{len(seen)} different inputs ({'; '.join(sorted(seen))}); reported: those "
+                f"of the newest record ({_inputs_text(inputs)})."
+            )
+    fresh = {}
+    for name, record in candidates.items():
+        cell = record["cell"]
+        inputs = chosen[(cell["backbone"], cell["task"], cell["seed"])]
+        if identity is not None:
+            try:
+                expected = identity.material(Cell(**cell), inputs["corpus"])
+            except KeyError:
+                stale.append((name, f"its row {cell['row']!r} is in no table"))
+                continue
+            why = stale_reason(record, expected)
+        elif record["identity"]["material"]["inputs"] != inputs:
+            why = f"computed on other inputs than its task's ({_inputs_text(inputs)})"
+        else:
+            why = None
+        if why:
+            stale.append((name, why))
+        else:
+            fresh[name] = record
+    return fresh, sorted(stale), notes
+
+
+def _inputs_text(inputs):
+    return (
+        f"corpus {str(inputs.get('corpus'))[:12]}, pre-trained {str(inputs.get('pretrained'))[:12]}"
+    )
+
+
 class Reproduction:
     """Runs the cells of a grid through `kws.job.Job`, skipping those already done.
 
@@ -243,12 +455,14 @@ class Reproduction:
             each row replaces its method, options and ablation settings.
         method_options: `{method: {option: value}}` of the methods' own options.
         pretrained: the pre-trained multi-lingual task model.
-        pretrained_path: its file (part of the jobs' identity).
+        pretrained_path: its file (its SHA-256 is part of the cells' and the
+            jobs' identity).
         backbone, tau: its architecture.
         source: the `tasks.DataSource` of the tasks.
         task_options: `tasks.list_task` options for every task.
         command: the command line, recorded with every cell.
         verbose: Keras `fit` verbosity.
+        validation_curve: the jobs' `validation_curve` (TensorBoard only).
     """
 
     def __init__(
@@ -265,6 +479,7 @@ class Reproduction:
         task_options=None,
         command="",
         verbose=2,
+        validation_curve=False,
     ):
         self.cells_dir = os.path.join(results_dir, "cells")
         self.work_dir = work_dir
@@ -279,14 +494,46 @@ class Reproduction:
         self.task_options = dict(task_options or {})
         self.command = command
         self.verbose = verbose
+        self.validation_curve = validation_curve
         self.versions = versions()
+        self.identity = CellIdentity(
+            settings,
+            method_options,
+            backbone,
+            tau,
+            self.task_options,
+            job_lib.file_sha256(pretrained_path),
+        )
         self._corpora = {}
+        self.corpus_digests = {}  # {(task, seed): digest} of the listings made
 
     def cell_path(self, cell):
         return os.path.join(self.cells_dir, cell.file_name())
 
+    def expected(self, cell):
+        """The identity material `cell`'s record must carry (lists its task's corpus)."""
+        return self.identity.material(cell, self.corpus_digest(cell.task, cell.seed))
+
     def pending(self, cells):
-        return [cell for cell in cells if not os.path.exists(self.cell_path(cell))]
+        """The cells without a record of their expected identity; prints why for each stale one."""
+        records = read_cells(self.cells_dir)
+        found = []
+        for cell in cells:
+            record = records.get(cell.file_name())
+            if record is None:
+                found.append(cell)
+                continue
+            why = stale_reason(record, self.expected(cell))
+            if why:
+                print(f"   stale cell {cell.file_name()}: {why}; training it again", flush=True)
+                found.append(cell)
+        return found
+
+    def corpus_digest(self, task, seed):
+        """`job.corpus_digest` of the task's listing for `seed`, once per process."""
+        if (task, seed) not in self.corpus_digests:
+            self.corpus_digests[(task, seed)] = job_lib.corpus_digest(self.corpus(task, seed))
+        return self.corpus_digests[(task, seed)]
 
     def corpus(self, task, seed):
         """The task's listing for `seed`, listed once per process."""
@@ -325,12 +572,7 @@ class Reproduction:
 
     # -- one job -------------------------------------------------------------------
     def _settings(self, row, cost):
-        options = dict(self.method_options.get(row.method, {}))
-        if row.cost_option:
-            options[row.cost_option] = float(cost)
-        return dataclasses.replace(
-            self.settings, method=row.method, options=options, **dict(row.changes)
-        )
+        return self.identity.job_settings(row, cost)
 
     def _run_job(self, row, group):
         task, seed = group[0].task, group[0].seed
@@ -342,10 +584,16 @@ class Reproduction:
             self.pretrained,
             dataclasses.replace(settings, seed=seed),
             os.path.join(self.work_dir, self.tag, task, f"seed{seed}"),
-            job_lib.job_identity(
-                task, self.backbone, self.tau, self.pretrained_path, self.source, self.task_options
+            # With the cells' version: a cell retrained for a new CELL_VERSION
+            # must not load the checkpoints that computed its stale record.
+            (
+                *job_lib.job_identity(
+                    task, self.backbone, self.tau, self.pretrained_path, None, self.task_options
+                ),
+                f"cell_version={CELL_VERSION}",
             ),
             verbose=self.verbose,
+            validation_curve=self.validation_curve,
         )
         takes_costs = job.method.takes_target_costs
         costs = [cell.target_cost for cell in results] if takes_costs else []
@@ -387,8 +635,10 @@ class Reproduction:
             self._write(cell, all_rows()[MULTILINGUAL], result, settings, time.time() - start, 0.0)
 
     def _write(self, cell, row, result, settings, seconds, shared_seconds):
+        material = self.expected(cell)
         record = {
             "cell": dataclasses.asdict(cell),
+            "identity": {"hash": identity_hash(material), "material": material},
             "label": row.label,
             "method": row.method,
             "result": result,

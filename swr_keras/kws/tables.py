@@ -5,8 +5,11 @@ and renders each table as Markdown and CSV, each accuracy as "mean (95 % CI
 half-width)" in percent over the seeds that finished (Student's t,
 `report.confidence_interval_95`), a cell not run as "-", and Fig. 2 as the
 controllability plot (three series on one axes) and the two policy maps.
-Every file is written atomically; the tables say which command and package
-versions computed their cells.
+Every file is written atomically; the tables say which command, commits and
+package versions computed their cells. Only fresh records are reported
+(`kws.reproduce.fresh_records`: the identity hash a record carries must be the
+one the reporting command expects of its cell); each file says how many
+stale records it ignored.
 """
 
 import csv
@@ -17,6 +20,7 @@ import os
 import numpy as np
 
 from swr_keras import atomic_io
+from swr_keras import methods as methods_lib
 from swr_keras.kws import claims, paper_comparison, report
 from swr_keras.kws import reproduce as grid_lib
 
@@ -48,9 +52,17 @@ FIGURE2_LABELS = {"swr": "SWR", "wo_supernet": "w/o super-net", "equal_rl": "equ
 
 
 class Cells:
-    """Finished cell records, looked up by their grid coordinates."""
+    """Finished cell records, looked up by their grid coordinates.
 
-    def __init__(self, records):
+    Args:
+        records: `{file name: record}` to report.
+        stale: `[(file name, why)]` of the records left out as stale.
+        notes: lines on the records' inputs (`reproduce.fresh_records`).
+    """
+
+    def __init__(self, records, stale=(), notes=()):
+        self.stale = list(stale)
+        self.notes = list(notes)
         self._by_key = {}
         for record in records.values():
             cell = record["cell"]
@@ -132,6 +144,47 @@ def table1_markdown(cells, backbone, seeds, costs, header):
         out.append(
             f"| {_row_label(row, cost)} | {_backbone_name(backbone)} | {' | '.join(accuracies)} "
             f"| {' | '.join(_cost_columns(found))} | {_seconds(both)} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def training_conditions_markdown(cells, backbone):
+    """The "Training conditions" list under Table 1: each method's optimiser, schedule, source.
+
+    One item per Table 1 row that trains (`Method.training_conditions` of the
+    settings its first finished cell of `backbone` recorded), with every way
+    it departs from its official code or the paper; a row without a finished
+    cell gives its source and deviations only.
+    """
+    out = [
+        "Training conditions (every method trains the same epochs on the target task; each "
+        "follows its official code or the paper except where a deviation is listed):",
+        "",
+    ]
+    for row in grid_lib.table1_rows():
+        if row.method is None:
+            continue
+        method = methods_lib.get(row.method)
+        found = [
+            r["settings"]
+            for r in cells.records
+            if r["cell"]["row"] == row.name
+            and r["cell"]["backbone"] == backbone
+            and r.get("settings")
+        ]
+        if found:
+            c = method.training_conditions(found[0])
+            rate = MISSING if c["learning_rate"] is None else f"{c['learning_rate']:g}"
+            trained = (
+                f"{c['optimizer']}, lr {rate}, {c['schedule']}; {c['epochs']} epochs on the "
+                "target task"
+            )
+        else:
+            c = {"source": method.reference, "deviations": method.deviations}
+            trained = "not run"
+        deviations = "; ".join(c["deviations"]) or "none"
+        out.append(
+            f"- **{row.label}**: {trained}. Source: {c['source']}. Deviations: {deviations}."
         )
     return "\n".join(out) + "\n"
 
@@ -273,10 +326,26 @@ def grid_wall_seconds(cells, backbone):
     return total + stop - start
 
 
-def header_lines(title, cells, backbone, seeds, command, explanation):
-    """The lines above a table: what it is, the command and the versions its cells record."""
-    mine = [r for r in cells.records if r["cell"]["backbone"] == backbone]
-    versions = sorted({_versions_text(r["versions"]) for r in mine})
+def header_lines(title, cells, backbone, seeds, command, explanation, rows=None, kind=None):
+    """The lines above a table: what it is, the command, the commits and versions its cells record.
+
+    `rows` (row names) and `kind` (`"result"`, `"policy"`) select the
+    table's own cells; `None` takes every record of `backbone`.
+    """
+    mine = [
+        r
+        for r in cells.records
+        if r["cell"]["backbone"] == backbone
+        and (rows is None or r["cell"]["row"] in rows)
+        and (kind is None or r["cell"]["kind"] == kind)
+    ]
+    commits = sorted({str(r["versions"].get("swr_keras_commit", "unknown")) for r in mine})
+    versions = sorted(
+        {
+            _versions_text({k: v for k, v in r["versions"].items() if k != "swr_keras_commit"})
+            for r in mine
+        }
+    )
     commands = sorted({r["command"] for r in mine if r["command"]})
     lines = [
         f"# {title}",
@@ -287,7 +356,16 @@ def header_lines(title, cells, backbone, seeds, command, explanation):
         "a cell not run shows -).",
     ]
     lines += [f"Cells computed by: `{c}`" for c in commands]
-    lines += [f"Versions: {v}" for v in versions]
+    if commits:
+        lines.append(f"Commits that computed its cells: {', '.join(commits)}")
+    lines += [f"Versions: {v}" for v in versions if v]
+    if cells.stale:
+        lines.append(
+            f"Stale cell records ignored: {len(cells.stale)} of `cells/` (no identity hash, or "
+            "computed under other settings, code version or inputs than this command's; the "
+            "next run of the grid trains them again)."
+        )
+    lines += cells.notes
     return lines
 
 
@@ -367,8 +445,32 @@ def figure2(cells, backbone, seeds, results_dir, suffix=""):
     return paths, lines
 
 
-def write_all(results_dir, backbone, tables, figures, seeds, costs, command, readme=""):
+def read_fresh_cells(results_dir, identity=None, corpora=None):
+    """The `Cells` to report from `<results_dir>/cells/` (`reproduce.fresh_records`)."""
+    records = grid_lib.read_cells(os.path.join(results_dir, "cells"))
+    return Cells(*grid_lib.fresh_records(records, identity, corpora))
+
+
+def write_all(
+    results_dir,
+    backbone,
+    tables,
+    figures,
+    seeds,
+    costs,
+    command,
+    readme="",
+    identity=None,
+    corpora=None,
+    list_stale=False,
+):
     """Writes every selected table (Markdown and CSV) and figure; returns the paths written.
+
+    Only fresh records are reported: `identity` (the command's
+    `reproduce.CellIdentity`) and `corpora` (`{(task, seed): corpus digest}`
+    of the listings the caller made) as `reproduce.fresh_records` takes them.
+    Prints how many stale records were ignored and, with `list_stale`, one
+    line per record naming it and why.
 
     With any table, also `claims.md`: the paper's claims checked on the
     cells (`claims`). With Table 1 and a backbone the paper reports, also `table1_vs_paper.md`
@@ -376,7 +478,13 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
     the same table and `claims.summary_markdown` (the headline claims) into its
     block between `paper_comparison.BEGIN` and `END`.
     """
-    cells = Cells(grid_lib.read_cells(os.path.join(results_dir, "cells")))
+    cells = read_fresh_cells(results_dir, identity, corpora)
+    if cells.stale:
+        print(f"== report: {len(cells.stale)} stale cell records ignored", flush=True)
+        for name, why in cells.stale if list_stale else ():
+            print(f"   stale cell {name}: {why}", flush=True)
+    for note in cells.notes:
+        print(f"   {note}", flush=True)
     suffix = "" if backbone == "bc_resnet8" else f"_{backbone}"
     written = []
     if readme and ("1" not in tables or not paper_comparison.has_paper_numbers(backbone)):
@@ -395,9 +503,14 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
         }
         title = {"1": "Table 1: KWS transfer", "2": "Table 2: ablations of SWR"}[table]
         title += f", {_backbone_name(backbone)}"
-        header = header_lines(title, cells, backbone, seeds, command, explanations[table])
+        names = {row.name for row in grid_lib.rows_of(table)}
+        header = header_lines(
+            title, cells, backbone, seeds, command, explanations[table], names, grid_lib.RESULT
+        )
         render = table1_markdown if table == "1" else table2_markdown
         text = render(cells, backbone, seeds, costs, header)
+        if table == "1":
+            text += "\n" + training_conditions_markdown(cells, backbone)
         shared = stage_one_seconds(cells, table, backbone, seeds)
         if shared:
             text += (
@@ -435,6 +548,8 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
             seeds,
             command,
             claims.EXPLANATION,
+            {row.name for table in tables for row in grid_lib.rows_of(table)},
+            grid_lib.RESULT,
         )
         path = os.path.join(results_dir, f"claims{suffix}.md")
         atomic_io.write_text_atomically(
@@ -444,7 +559,10 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
     if "1" in tables and paper_comparison.has_paper_numbers(backbone):
         comparison = table1_vs_paper_markdown(cells, backbone, seeds, costs)
         title = f"Table 1 beside the paper's, {_backbone_name(backbone)}"
-        header = header_lines(title, cells, backbone, seeds, command, VS_PAPER_EXPLANATION)
+        names = {row.name for row in grid_lib.rows_of("1")}
+        header = header_lines(
+            title, cells, backbone, seeds, command, VS_PAPER_EXPLANATION, names, grid_lib.RESULT
+        )
         path = os.path.join(results_dir, f"table1_vs_paper{suffix}.md")
         atomic_io.write_text_atomically(path, "\n".join([*header, "", comparison]))
         written.append(path)
@@ -472,6 +590,8 @@ def write_all(results_dir, backbone, tables, figures, seeds, costs, command, rea
                 "Actual added-parameter ratio of the binarised policy at each target cost c, "
                 "mean (95 % CI half-width) over seeds, in the units of the ratio "
                 f"(plots: {', '.join(os.path.basename(p) for p in paths)}).",
+                set(grid_lib.FIGURE2_ROWS),
+                grid_lib.POLICY,
             )
             path = os.path.join(results_dir, f"figure2{suffix}.md")
             atomic_io.write_text_atomically(path, "\n".join([*header, "", *lines]) + "\n")

@@ -25,6 +25,8 @@ from swr_keras.methods import lora  # noqa: E402,F401  isort: skip
 from swr_keras.methods import adapter  # noqa: E402,F401  isort: skip
 from swr_keras.methods import spottune  # noqa: E402,F401  isort: skip
 from swr_keras.methods import repnet  # noqa: E402,F401  isort: skip
+from swr_keras.methods import variants  # noqa: E402,F401  isort: skip
+from swr_keras.methods import no_policy  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FitContext",

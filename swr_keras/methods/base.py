@@ -90,12 +90,22 @@ class Method:
         deploys_merged: True if `deploy` returns a model of plain Keras
             layers with the backbone's cost (#Mult. 1.00x).
         has_policy: True if `controllability` answers (SWR's policy network).
+        searches_policy: True if the method trains SWR's policy search, i.e.
+            reads the job's `transfer_job.POLICY_SEARCH_SETTINGS` (stage 1a
+            and 1b epochs, the policy's learning rate, loss weight and
+            temperature). A method that does not is keyed and identified
+            without them, so a longer policy stage never retrains it.
         ablations: the ablation settings of the job (`kws.job.ABLATIONS`,
             e.g. `"cost_weighting"`) the method honours; the job refuses
             any other one set away from its default.
         Options: a frozen dataclass of the method's own settings. Each field
             has a default and `metadata={"help": "..."}`; its name starts
             with `<name>_` (it becomes the flag `--<field name>`).
+        reference: where the method's optimiser and schedule come from (its
+            official code or the paper), for the "Training conditions" list
+            under Table 1 (`training_conditions`).
+        deviations: each way ours departs from `reference`, with its reason,
+            one sentence each; `()` for none.
     """
 
     name = ""
@@ -104,8 +114,11 @@ class Method:
     takes_target_costs = False
     deploys_merged = True
     has_policy = False
+    searches_policy = False
     ablations = ()
     Options = NoOptions
+    reference = "the SWR paper, section 4: Adam, cosine learning rate, no weight decay"
+    deviations = ()
 
     # -- settings -----------------------------------------------------------------
     def options(self, values=None):
@@ -136,6 +149,33 @@ class Method:
         if smoothing:
             return SparseLabelSmoothingCrossentropy(smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def training_conditions(self, settings):
+        """What the method trains with on the target task, for the list under Table 1.
+
+        Args:
+            settings: a job's settings as a cell records them
+                (`Settings.recorded()`: a dict, method options under
+                `"options"`).
+
+        Returns:
+            A dict: `optimizer`, `learning_rate`, `schedule`, `epochs` (on
+            the target task), `source` (`reference`) and `deviations`.
+        """
+        return {
+            "optimizer": job_optimizer(settings),
+            "learning_rate": settings.get("learning_rate"),
+            "schedule": "cosine to 0 over the stage's steps",
+            "epochs": settings.get("reparam_epochs"),
+            "source": self.reference,
+            "deviations": tuple(self.deviations),
+        }
+
+    def recorded_options(self, settings):
+        """The `Options` of recorded `settings`: its known fields, defaults for the rest."""
+        fields = {field.name for field in dataclasses.fields(self.Options)}
+        given = settings.get("options") or {}
+        return self.options({k: v for k, v in given.items() if k in fields})
 
     # -- training -----------------------------------------------------------------
     def build(self, base_model, settings, options):
@@ -189,6 +229,11 @@ class Method:
         """
         raise NotImplementedError
 
+    def row_label(self, settings):
+        """The label of this method's rows under `settings` (a variant may add to `label`)."""
+        del settings
+        return self.label
+
     def result_columns(self, model, variant):
         """Extra columns of the result row (e.g. SWR's gates)."""
         del model, variant
@@ -203,3 +248,12 @@ class Method:
         """The layers `controllability` decides over, for the policy map."""
         del model
         return []
+
+
+def job_optimizer(settings):
+    """The job's optimiser named by recorded `settings`: `"Adam"`, `"SGD (momentum 0.9)"`, ..."""
+    name = settings.get("optimizer", "adam")
+    text = f"SGD (momentum {settings.get('momentum', 0.9):g})" if name == "sgd" else "Adam"
+    if settings.get("weight_decay"):
+        text += f", weight decay {settings['weight_decay']:g}"
+    return text

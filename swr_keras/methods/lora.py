@@ -43,6 +43,7 @@ class Lora(FineTune):
         "SWR's budget --lora_budget; deploys merged."
     )
     Options = LoraOptions
+    reference = "beyond the paper (Keras enable_lora): trained as the fine-tune baselines"
 
     def check_options(self, options):
         try:

@@ -19,6 +19,13 @@ class RepNetOptions:
         default=repnet.KERNEL_SIZE,
         metadata={"help": "Kernel size of the side modules' grouped conv (official: 5)."},
     )
+    repnet_expand: float = dataclasses.field(
+        default=repnet.EXPAND,
+        metadata={
+            "help": "Side modules' middle width over their input width (official "
+            "ProgramModule: 1 by default, 1/4 for ResNets)."
+        },
+    )
     repnet_label_smoothing: float = dataclasses.field(
         default=0.1,
         metadata={"help": "Label smoothing of the loss (official scripts: 0.1 to 0.7)."},
@@ -34,6 +41,16 @@ class RepNet(ModuleMethod):
         "frozen backbone; trains them, the BN offsets and a new classifier."
     )
     Options = RepNetOptions
+    reference = (
+        "ASU-ESIC-FAN-Lab/RepNet exp_scripts (tiny_train_test.py, tiny-reprogram+bias): Adam, "
+        "lr 1.6e-3 (biases) and 3e-3 (side modules), batch 8, 50 epochs, label smoothing "
+        "0.1-0.7"
+    )
+    deviations = (
+        "one learning rate (the job's) for the side modules and the biases, cosine; the "
+        "official gives the modules about 2x",
+        "no 8-bit quantisation of the frozen weights",
+    )
 
     def check_options(self, options):
         size = options.repnet_kernel_size
@@ -41,6 +58,10 @@ class RepNet(ModuleMethod):
             raise ValueError(
                 f"repnet_kernel_size must be a positive odd integer. "
                 f"Received: repnet_kernel_size={size!r}"
+            )
+        if not options.repnet_expand > 0:
+            raise ValueError(
+                f"repnet_expand must be > 0. Received: repnet_expand={options.repnet_expand!r}"
             )
         if not 0 <= options.repnet_label_smoothing < 1:
             raise ValueError(
@@ -54,4 +75,6 @@ class RepNet(ModuleMethod):
         return SparseLabelSmoothingCrossentropy(options.repnet_label_smoothing)
 
     def transform(self, base_model, settings, options):
-        return repnet.build_repnet(base_model, kernel_size=options.repnet_kernel_size)
+        return repnet.build_repnet(
+            base_model, kernel_size=options.repnet_kernel_size, expand=options.repnet_expand
+        )

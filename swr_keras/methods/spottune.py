@@ -36,6 +36,15 @@ class SpotTune(ModuleMethod):
         "by an agent network (hard Gumbel-softmax); deploys both copies and the agent."
     )
     Options = SpotTuneOptions
+    reference = (
+        "gyhui14/spottune main.py: SGD (momentum 0.9) with weight decay, lr 0.1 for the "
+        "network and 0.01 for the agent, step decay"
+    )
+    deviations = (
+        "one Adam optimiser at the job's learning rate for network and agent, cosine, no "
+        "weight decay: the official SGD rates were not tried at our epochs",
+        "an agent of widths 12/24/48/96 (official 32/64/128/256), about half the backbone",
+    )
 
     def check_options(self, options):
         if not options.spottune_temperature > 0:

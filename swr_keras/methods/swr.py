@@ -27,7 +27,7 @@ from swr_keras.training import SWRTrainer, fit_stage
 
 # What the super-net (stage 1a) does not depend on: the policy's settings
 # and stage 2's. Stage 1b does not depend on stage 2's.
-_STAGE2_SETTINGS = ("supernet_weight",)
+_STAGE2_SETTINGS = ("supernet_weight", "warm_start")
 _SUPERNET_IGNORES = (
     "policy_epochs",
     "policy_learning_rate",
@@ -75,7 +75,20 @@ class Swr(ReparamMethod):
     )
     takes_target_costs = True
     has_policy = True
-    ablations = ("cost_weighting", "supernet", "supernet_weight")
+    searches_policy = True
+    ablations = ("cost_weighting", "supernet", "supernet_weight", "warm_start")
+
+    def training_conditions(self, settings):
+        search = settings.get("policy_epochs", 0) + (
+            settings.get("supernet_epochs", 0) if settings.get("supernet", True) else 0
+        )
+        return {
+            **super().training_conditions(settings),
+            "schedule": (
+                f"cosine to 0 over stage 2; stages 1a/1b ({search} epochs) only choose the gates "
+                "and are the policy search's cost"
+            ),
+        }
 
     def build(self, base_model, settings, options):
         return SWRTrainer(
@@ -85,7 +98,16 @@ class Swr(ReparamMethod):
             bn_affine=settings.bn_affine,
             binarization=settings.binarization,
             seed=settings.seed,
+            warm_start=settings.warm_start,
         )
+
+    def row_label(self, settings):
+        label = self.label
+        if settings.binarization == "budget":
+            label += " + budget fill"
+        if settings.warm_start:
+            label += ", warm classifier"
+        return label
 
     def shared_stages(self, settings, options):
         supernet = Stage(
@@ -96,14 +118,15 @@ class Swr(ReparamMethod):
 
     def variant_stages(self, settings, options, variant):
         name = f"stage2_reparam_c{variant:.2f}_e{settings.reparam_epochs}"
-        if settings.binarization != "budget":
+        if settings.binarization != "threshold":
             # Other gates, other stage 2; stage 1 is the same and is shared.
             name += f"_{settings.binarization}"
         return [Stage(name, settings.reparam_epochs, "reparam")]
 
     def begin_variant(self, model, settings, options, variant):
-        # Binarises the policy and restarts from the super-net state before
-        # the stage's checkpoint (if any) is loaded over it.
+        # Binarises the policy and restarts from the start state (cold: the
+        # pre-trained BN statistics and new classifier; warm: the super-net's)
+        # before the stage's checkpoint (if any) is loaded over it.
         model.set_stage(
             "reparam", target_cost=variant, reinitialize_deltas=not settings.supernet_weight
         )

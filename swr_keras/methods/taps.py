@@ -3,7 +3,8 @@
 Every Conv2D/DepthwiseConv2D of the feature extractor, stem included,
 computes `w0 + [s >= 0.1] * delta` (score `s` from 0.15, straight-through
 gradient); BN affine parameters and statistics train with the new
-classifier; the loss adds `lambda * mean_l |s_l|` after the warm-up epochs;
+classifier; the loss adds `lambda * mean_l |s_l|` after the warm-up (the
+first `--taps_warmup_fraction` of the steps: the official 3 epochs of 31);
 SGD with momentum 0.9 and a cosine learning rate, as the official code
 (`swr_keras.taps` explains why the optimiser matters). One stage of
 `--reparam_epochs`, like the other single-stage baselines. A task stores the
@@ -13,7 +14,6 @@ is `lambda`'s doing: the row reports it.
 """
 
 import dataclasses
-import logging
 
 from swr_keras import taps
 from swr_keras.methods.base import Stage
@@ -27,9 +27,12 @@ class TapsOptions:
         default=taps.SPARSITY_WEIGHT,
         metadata={"help": "Weight of the score sparsity loss mean_l |s_l| (official default 1)."},
     )
-    taps_warmup_epochs: int = dataclasses.field(
-        default=taps.WARMUP_EPOCHS,
-        metadata={"help": "Epochs before the sparsity loss starts (official: 2)."},
+    taps_warmup_fraction: float = dataclasses.field(
+        default=taps.WARMUP_FRACTION,
+        metadata={
+            "help": "Share of the training steps before the sparsity loss starts (official: "
+            "3 unregularised epochs of 31, 0.0968)."
+        },
     )
     taps_learning_rate: float = dataclasses.field(
         default=taps.LEARNING_RATE,
@@ -53,16 +56,21 @@ class Taps(ReparamMethod):
         "loss on the scores, SGD; deploys merged."
     )
     Options = TapsOptions
+    reference = (
+        "MattWallingford/TAPS train_sequential.py, scripts/sequential_dn.sh: SGD (momentum "
+        "0.9, no weight decay), lr 0.005, batch 32, cosine per epoch over 31 epochs, a step "
+        "every 8 batches, lambda 0.5 or 1 times sum(abs(s)) / 52 after 3 unregularised epochs"
+    )
 
     def check_options(self, options):
         if not options.taps_lambda >= 0:
             raise ValueError(
                 f"--taps_lambda must be >= 0. Received: taps_lambda={options.taps_lambda}"
             )
-        if options.taps_warmup_epochs < 0:
+        if not 0 <= options.taps_warmup_fraction < 1:
             raise ValueError(
-                "--taps_warmup_epochs must be >= 0. Received: "
-                f"taps_warmup_epochs={options.taps_warmup_epochs}"
+                "--taps_warmup_fraction must be in [0, 1). Received: "
+                f"taps_warmup_fraction={options.taps_warmup_fraction}"
             )
         if not options.taps_learning_rate > 0:
             raise ValueError(
@@ -79,7 +87,7 @@ class Taps(ReparamMethod):
         return taps.TAPSTrainer(
             taps.taps_reparametrize(base_model),
             sparsity_weight=options.taps_lambda,
-            warmup_epochs=options.taps_warmup_epochs,
+            warmup_fraction=options.taps_warmup_fraction,
         )
 
     def variant_stages(self, settings, options, variant):
@@ -87,14 +95,6 @@ class Taps(ReparamMethod):
 
     def fit(self, model, stage, data, context):
         options = context.options
-        if stage.epochs <= options.taps_warmup_epochs:
-            logging.warning(
-                "TAPS: --reparam_epochs=%d <= --taps_warmup_epochs=%d, so the score sparsity "
-                "loss never applies and every layer keeps its delta. Raise --reparam_epochs "
-                "or lower --taps_warmup_epochs.",
-                stage.epochs,
-                options.taps_warmup_epochs,
-            )
         accumulation = options.taps_gradient_accumulation
         model.compile(
             optimizer=taps.sgd(
@@ -113,6 +113,43 @@ class Taps(ReparamMethod):
             callbacks=context.callbacks,
             verbose=context.verbose,
         )
+
+    def training_conditions(self, settings):
+        options = self.recorded_options(settings)
+        deviations = [
+            "the job's batch size, not 32, and the cosine per step, not per epoch",
+            "the sparsity loss is lambda x mean(abs(s)) over our layers (the official divides "
+            "the sum by 52, ResNet-50's layer count)",
+        ]
+        if options.taps_warmup_fraction == taps.WARMUP_FRACTION:
+            deviations.append("the warm-up is the official 3 of 31 epochs as a share of the steps")
+        else:
+            deviations.append(
+                f"a warm-up of {options.taps_warmup_fraction:.1%} of the steps, not the official "
+                "3 of 31 epochs"
+            )
+        if options.taps_gradient_accumulation != 8:
+            every = options.taps_gradient_accumulation
+            every = "batch" if every == 1 else f"{every} batches"
+            deviations.append(
+                f"a step every {every}, not every 8 (--taps_gradient_accumulation=8): the "
+                "official makes 8x fewer updates"
+            )
+        if options.taps_lambda not in (0.5, 1.0):
+            deviations.append(
+                f"lambda {options.taps_lambda:g}, chosen so that #Param. lands near the paper's "
+                "2.06x on BC-ResNet-8 (official scripts: 0.5, 1)"
+            )
+        return {
+            **super().training_conditions(settings),
+            "optimizer": "SGD (momentum 0.9)",
+            "learning_rate": options.taps_learning_rate,
+            "schedule": (
+                f"cosine to 0 per step; sparsity loss (lambda {options.taps_lambda:g}) after the "
+                f"first {options.taps_warmup_fraction:.1%} of the steps"
+            ),
+            "deviations": tuple(deviations),
+        }
 
     def result_columns(self, model, variant):
         return {

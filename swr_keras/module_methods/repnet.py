@@ -28,6 +28,11 @@ from swr_keras.module_methods import blocks as blocks_lib
 
 KERNEL_SIZE = 5
 GROUPS = 2
+# `ProgramModule(expand=)`: the middle width is make_divisible(in * expand).
+# Its default is 1; the official code's setting for ResNets (commented in
+# `reprogram.py`) is 1/4, the one that sizes BC-ResNet-8's modules as the
+# paper's Table 1 (#Param. 2.26x).
+EXPAND = 0.25
 # `ofa`'s BN epsilon in the program modules and weight-standardisation epsilon.
 PROGRAM_BN_EPSILON = 1e-3
 WS_EPSILON = 1e-5
@@ -87,14 +92,15 @@ def make_divisible(value, divisor=CHANNEL_DIVISOR):
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def program_module(inputs, target, *, kernel_size=KERNEL_SIZE, groups=GROUPS, name):
+def program_module(inputs, target, *, kernel_size=KERNEL_SIZE, groups=GROUPS, expand=EXPAND, name):
     """One side module from `inputs` (a block's input) to `target`'s shape (its output).
 
-    The middle width is `make_divisible(in_channels)`; `groups` falls back
-    to 1 where it does not divide both widths (Res15's 45 maps).
+    The middle width is `make_divisible(int(in_channels * expand))`, as the
+    official `ProgramModule`; `groups` falls back to 1 where it does not
+    divide both widths (Res15's 45 maps).
     """
     channels = inputs.shape[-1]
-    middle = make_divisible(channels)
+    middle = make_divisible(int(channels * expand))
     if channels % groups or middle % groups:
         groups = 1
     initializer = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
@@ -119,7 +125,7 @@ def program_module(inputs, target, *, kernel_size=KERNEL_SIZE, groups=GROUPS, na
     return ResizeLike(name=f"{name}_resize")([x, target])
 
 
-def build_repnet(model, *, kernel_size=KERNEL_SIZE, groups=GROUPS):
+def build_repnet(model, *, kernel_size=KERNEL_SIZE, groups=GROUPS, expand=EXPAND):
     """Returns the Rep-Net twin of a task model.
 
     The backbone is cloned with its weights; a side module is added to the
@@ -132,6 +138,8 @@ def build_repnet(model, *, kernel_size=KERNEL_SIZE, groups=GROUPS):
             extractor (BCResNet, Res15).
         kernel_size: of the side modules' grouped convolution (5 officially).
         groups: of that convolution (2 officially).
+        expand: the side modules' middle width over their input width
+            (official `ProgramModule` default 1, its ResNet setting 1/4).
 
     Returns:
         A new Functional task model.
@@ -151,7 +159,12 @@ def build_repnet(model, *, kernel_size=KERNEL_SIZE, groups=GROUPS):
         output = block(x)
         if index in layout.stage_starts:
             side = program_module(
-                x, output, kernel_size=kernel_size, groups=groups, name=f"program{index}"
+                x,
+                output,
+                kernel_size=kernel_size,
+                groups=groups,
+                expand=expand,
+                name=f"program{index}",
             )
             output = keras.layers.Add(name=f"block{index}_reprogrammed")([output, side])
         x = output

@@ -137,7 +137,9 @@ class ParallelAdapter(keras.layers.Layer):
         }
 
 
-def add_residual_adapters(model, *, depthwise_adapter="channelwise", adapt_pointwise=False):
+def add_residual_adapters(
+    model, *, depthwise_adapter="channelwise", adapt_pointwise=False, adapt_time_frequency=False
+):
     """Returns a copy of a task model with a parallel adapter beside every convolution.
 
     Every `Conv2D` and `DepthwiseConv2D` of the feature extractor (the stem
@@ -152,6 +154,12 @@ def add_residual_adapters(model, *, depthwise_adapter="channelwise", adapt_point
             classifier), e.g. after `with_new_classifier`.
         depthwise_adapter: `"channelwise"` or `"pointwise"`; see
             `ParallelAdapter`.
+        adapt_pointwise: also adapt every 1x1 convolution.
+        adapt_time_frequency: also adapt the 1x1 convolutions that read
+            time-frequency maps (an input more than one row high):
+            BC-ResNet's transition convs, not the 1x1 convs after its
+            frequency pooling; Res15 has no 1x1 convolution. With it,
+            BC-ResNet-8's adapters are the size of the paper's Table 1.
 
     Returns:
         A new Functional task model.
@@ -171,7 +179,9 @@ def add_residual_adapters(model, *, depthwise_adapter="channelwise", adapt_point
 
     def replacement(layer):
         if type(layer) in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D) and (
-            adapt_pointwise or max(layer.kernel_size) > 1
+            adapt_pointwise
+            or max(layer.kernel_size) > 1
+            or (adapt_time_frequency and _reads_time_frequency(layer))
         ):
             conv = layer.__class__.from_config(layer.get_config())
             return ParallelAdapter(conv, depthwise_adapter, name=f"{layer.name}_adapted")
@@ -192,6 +202,12 @@ def add_residual_adapters(model, *, depthwise_adapter="channelwise", adapt_point
     )
     task_model_lib.classifier(adapted).set_weights(task_model_lib.classifier(model).get_weights())
     return adapted
+
+
+def _reads_time_frequency(layer):
+    """True for a layer whose input has more than one row (frequency bin)."""
+    rows = layer.input.shape[1]
+    return rows is None or rows > 1
 
 
 def adapters(model):

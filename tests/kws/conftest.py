@@ -68,6 +68,21 @@ def recipe_path(name):
     )
 
 
+def identified(record, corpus="corpus digest", pretrained="pretrained sha256"):
+    """`record` with an identity hash of its own material (coordinates, cell version, inputs).
+
+    What a report given no `reproduce.CellIdentity` checks: the hash matches
+    the material, the cell version is the code's, and the records of a task
+    and seed agree on their inputs.
+    """
+    material = {
+        "cell": record["cell"],
+        "cell_version": reproduce.CELL_VERSION,
+        "inputs": {"corpus": corpus, "pretrained": pretrained},
+    }
+    return {**record, "identity": {"hash": reproduce.identity_hash(material), "material": material}}
+
+
 def write_result_record(
     directory,
     task,
@@ -83,17 +98,19 @@ def write_result_record(
     cell = reproduce.Cell(backbone, task, row, cost, seed)
     reproduce.write_cell(
         os.path.join(directory, "cells", cell.file_name()),
-        {
-            "cell": dataclasses.asdict(cell),
-            "result": {
-                "test_accuracy": accuracy,
-                "validation_accuracy": accuracy,
-                "param_ratio_two_tasks": param_ratio,
-                "mult_ratio": mult_ratio,
-            },
-            "seconds": 5.0,
-            "shared_seconds": 0.0,
-            "versions": {"keras": "3"},
-            "command": "run",
-        },
+        identified(
+            {
+                "cell": dataclasses.asdict(cell),
+                "result": {
+                    "test_accuracy": accuracy,
+                    "validation_accuracy": accuracy,
+                    "param_ratio_two_tasks": param_ratio,
+                    "mult_ratio": mult_ratio,
+                },
+                "seconds": 5.0,
+                "shared_seconds": 0.0,
+                "versions": {"keras": "3"},
+                "command": "run",
+            }
+        ),
     )

@@ -178,3 +178,20 @@ def test_default_ablations_leave_the_recorded_settings_and_keys_alone():
     assert job_lib.Settings(cost_weighting="equal", supernet_weight=True).key(
         ignore=ignored
     ) == default.key(ignore=ignored)
+
+
+def test_the_policy_search_settings_key_the_checkpoints_of_the_methods_that_read_them(
+    kws_data_dir, tiny_pretrained, tmp_path
+):
+    """A longer policy stage gives SWR new checkpoints, and a baseline the ones it had."""
+    for method, stage, moves in (
+        ("finetune_all", "finetune_all_e1", False),
+        ("swr", "stage1b_policy", True),
+    ):
+        directories = [
+            job_with(
+                kws_data_dir, tiny_pretrained, tmp_path, method=method, policy_epochs=epochs
+            )._directory(stage)
+            for epochs in (1, 2)
+        ]
+        assert (directories[0] != directories[1]) == moves, method

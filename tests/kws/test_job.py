@@ -6,6 +6,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from swr_keras import checkpointing, methods
 from swr_keras.kws import backbones, tasks
@@ -250,7 +251,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(uninterrupted_job, monkey
         return {**recorded(name, epochs), "checkpoint_version": job_lib.CHECKPOINT_VERSION + 1}
 
     monkeypatch.setattr(job, "_run", next_version)
-    with pytest.raises(ValueError, match=r"checkpoint_version 3 -> 4"):
+    version = job_lib.CHECKPOINT_VERSION
+    with pytest.raises(ValueError, match=rf"checkpoint_version {version} -> {version + 1}"):
         job.check_resumable([0.5])
 
 
@@ -277,3 +279,26 @@ def test_not_staged_swr_on_mandarin_clips(union_data_dir, tiny_pretrained, tmp_p
     # The reported accuracy is the merged model's on the test split.
     hits = [np.argmax(merged(x, training=False), axis=-1) == y.numpy() for x, y in job.test]
     assert row["test_accuracy"] == pytest.approx(float(np.mean(np.concatenate(hits))), abs=1e-6)
+
+
+def test_the_validation_curve_reaches_each_stages_tensorboard(
+    kws_data_dir, tiny_pretrained, tmp_path
+):
+    corpus = tasks.list_task("gsc2", tasks.resolve_data_dir(kws_data_dir), seed=0)
+    pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
+    settings = job_lib.Settings(method="finetune_classifier", reparam_epochs=2, batch_size=24)
+    job = job_lib.Job(corpus, pretrained, settings, str(tmp_path), verbose=0, validation_curve=True)
+    row, _ = job.train_variant(None)
+    (stage,) = os.listdir(tmp_path / "logs")
+    events = tf.compat.v1.train.summary_iterator(
+        str(next((tmp_path / "logs" / stage / "validation").glob("events.*")))
+    )
+    curve = [
+        float(tf.make_ndarray(value.tensor))
+        for event in events
+        for value in event.summary.value
+        if value.tag == "epoch_accuracy"
+    ]
+    # One point per epoch; the last is the trained model's validation accuracy.
+    assert len(curve) == 2
+    assert curve[-1] == pytest.approx(row["validation_accuracy"], abs=1e-6)

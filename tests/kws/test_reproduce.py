@@ -3,18 +3,22 @@
 import csv
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
+import shutil
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from scipy import stats
 
 from swr_keras import methods
 from swr_keras.kws import backbones, reproduce, tables, tasks
 from swr_keras.kws import job as job_lib
 
-from .conftest import TINY_TAU
+from .conftest import TINY_TAU, identified
 from .test_job import record_trained_epochs
 
 # Tiny models trained for a few steps: tracing graphs would dominate (tests/conftest.py).
@@ -38,16 +42,20 @@ class Killed(Exception):
     """Stands in for the process being killed right after a cell was written."""
 
 
-def make_runner(data_dir, pretrained_path, tmp_path, pretrained=None):
+def make_runner(data_dir, pretrained_path, tmp_path, pretrained=None, settings=SETTINGS):
     if pretrained is None:
         pretrained = backbones.load_pretrained(pretrained_path, "bc_resnet", 22, tau=TINY_TAU)
+    if pretrained_path is None:  # a stand-in job loads nothing; the file's bytes are hashed
+        pretrained_path = tmp_path / "stand_in.keras"
+        if not pretrained_path.exists():
+            pretrained_path.write_bytes(b"a pre-trained model")
     return reproduce.Reproduction(
         str(tmp_path / "results"),
         str(tmp_path / "work"),
-        SETTINGS,
+        settings,
         {},
         pretrained,
-        pretrained_path or "none.keras",
+        str(pretrained_path),
         "bc_resnet",
         TINY_TAU,
         tasks.resolve_data_dir(data_dir),
@@ -93,8 +101,10 @@ class FakeJob:
     """Stands in for `kws.job.Job`: records what the harness asks it to train."""
 
     log = []
+    identities = []
 
     def __init__(self, corpus, pretrained, settings, work_dir, identity, verbose):
+        FakeJob.identities.append(tuple(identity))
         self.settings = settings
         self.method = methods.get(settings.method)
         self.options = self.method.options(settings.options)
@@ -184,7 +194,12 @@ def test_a_real_grid_killed_between_cells_resumes_and_draws_its_tables(
     records = reproduce.read_cells(runner.cells_dir)
     record = records["bc_resnet1-gsc2-swr-c030-s0.json"]
     assert record["settings"]["seed"] == 0 and record["result"]["target_cost"] == 0.3
-    assert record["seconds"] > 0 and record["versions"]["tensorflow"]
+    assert record["seconds"] > 0
+    assert {k: record["versions"][k] for k in ("tensorflow", "keras", "numpy")} == {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
     # The job's stage 1 is counted once, with its first cell (the policy).
     policy = records["bc_resnet1-gsc2-swr-policy-s0.json"]
     assert policy["shared_seconds"] > 0 and record["shared_seconds"] == 0
@@ -219,19 +234,21 @@ def write_records(directory, values):
             cell = reproduce.Cell(BACKBONE, task, "swr", 0.1, seed)
             reproduce.write_cell(
                 str(directory / "cells" / cell.file_name()),
-                {
-                    "cell": dataclasses.asdict(cell),
-                    "result": {
-                        "test_accuracy": scale * accuracy,
-                        "validation_accuracy": accuracy,
-                        "param_ratio_two_tasks": 1.2 + seed / 10,
-                        "mult_ratio": 1.0,
-                    },
-                    "seconds": 10.0 * (seed + 1),
-                    "shared_seconds": 0.0,
-                    "versions": {"keras": "3"},
-                    "command": "run",
-                },
+                identified(
+                    {
+                        "cell": dataclasses.asdict(cell),
+                        "result": {
+                            "test_accuracy": scale * accuracy,
+                            "validation_accuracy": accuracy,
+                            "param_ratio_two_tasks": 1.2 + seed / 10,
+                            "mult_ratio": 1.0,
+                        },
+                        "seconds": 10.0 * (seed + 1),
+                        "shared_seconds": 0.0,
+                        "versions": {"keras": "3"},
+                        "command": "run",
+                    }
+                ),
             )
 
 
@@ -281,8 +298,10 @@ def test_the_grid_time_counts_each_shared_stage_once(tmp_path):
     policy = reproduce.Cell(BACKBONE, "gsc2", "swr", None, 0, reproduce.POLICY)
     reproduce.write_cell(
         str(tmp_path / "cells" / policy.file_name()),
-        {"cell": dataclasses.asdict(policy), "result": {}, "seconds": 1.0, "shared_seconds": 100.0}
-        | {"versions": {}, "command": "run"},
+        identified(
+            {"cell": dataclasses.asdict(policy), "result": {}, "seconds": 1.0}
+            | {"shared_seconds": 100.0, "versions": {}, "command": "run"}
+        ),
     )
     tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0,), (0.1,), "cmd")
     text = (tmp_path / "table1_bc_resnet1.md").read_text()
@@ -307,7 +326,7 @@ def test_the_grid_wall_time_is_the_union_of_the_cells_running_intervals(tmp_path
         if end is not None:
             stamp = datetime.datetime.fromtimestamp(end, datetime.UTC)
             record["finished"] = stamp.strftime("%Y-%m-%dT%H:%M:%S%z")
-        reproduce.write_cell(str(tmp_path / "cells" / cell.file_name()), record)
+        reproduce.write_cell(str(tmp_path / "cells" / cell.file_name()), identified(record))
     tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0, 1), (0.1,), "cmd")
     text = (tmp_path / "table1_bc_resnet1.md").read_text()
     assert "4 finished cells of BC-ResNet-1 (both tables and Fig. 2), 237 s (0.1 h)" in text
@@ -366,3 +385,278 @@ def test_a_cell_record_is_written_atomically(tmp_path, monkeypatch):
     # The complete earlier record, and no half-written file beside it.
     assert json.loads(path.read_text()) == {"cell": 1}
     assert os.listdir(tmp_path) == ["a.json"]
+
+
+def stale_cells_grid():
+    """SWR at c = 0.3 and the classifier on GSC2, seed 0: two cells, two jobs."""
+    return reproduce.grid(
+        BACKBONE,
+        tables=("1",),
+        rows=["swr", "finetune_classifier"],
+        tasks=("gsc2",),
+        seeds=(0,),
+        costs=(0.3,),
+    )
+
+
+def run_stand_in(data_dir, tmp_path, settings=SETTINGS):
+    """Runs `stale_cells_grid` with `FakeJob`; returns the runner and the variants trained."""
+    FakeJob.log = []
+    runner = make_runner(data_dir, None, tmp_path, pretrained=object(), settings=settings)
+    runner.run(stale_cells_grid())
+    return runner, [entry[1] for entry in FakeJob.log if entry[0] == "variant"]
+
+
+def test_a_changed_setting_or_input_file_retrains_the_cell(
+    kws_data_dir, tmp_path, monkeypatch, capsys
+):
+    data_dir = tmp_path / "data"
+    shutil.copytree(kws_data_dir, data_dir)  # one clip of it is rewritten below
+    monkeypatch.setattr(job_lib, "Job", FakeJob)
+    runner, trained = run_stand_in(str(data_dir), tmp_path)
+    assert trained == ["swr", "finetune_classifier"]
+    assert run_stand_in(str(data_dir), tmp_path)[1] == []  # nothing changed: nothing trains
+    swr = "bc_resnet1-gsc2-swr-c030-s0.json"
+    before = reproduce.read_cells(runner.cells_dir)[swr]
+    assert before["identity"]["material"]["settings"]["reparam_epochs"] == 1
+    capsys.readouterr()
+
+    # A setting: every cell's job trains again, each named once with the setting.
+    longer = dataclasses.replace(SETTINGS, reparam_epochs=2)
+    assert run_stand_in(str(data_dir), tmp_path, longer)[1] == ["swr", "finetune_classifier"]
+    out = capsys.readouterr().out
+    assert (
+        f"   stale cell {swr}: computed with other settings.reparam_epochs 1 -> 2; "
+        "training it again\n"
+    ) in out
+    assert out.count("stale cell") == 2
+    record = reproduce.read_cells(runner.cells_dir)[swr]
+    assert record["identity"]["material"]["settings"]["reparam_epochs"] == 2
+    assert record["settings"]["reparam_epochs"] == 2  # the job trained with it
+    assert run_stand_in(str(data_dir), tmp_path, longer)[1] == []
+
+    # A clip of the corpus rewritten with another length: its listing's digest changes.
+    corpus = tasks.list_task("gsc2", tasks.resolve_data_dir(str(data_dir)), seed=0)
+    clip = corpus.splits["test"][0].paths[0]
+    with open(clip, "ab") as file:
+        file.write(bytes(320))
+    runner, trained = run_stand_in(str(data_dir), tmp_path, longer)
+    assert trained == ["swr", "finetune_classifier"]
+    assert "computed with other inputs.corpus" in capsys.readouterr().out
+    assert run_stand_in(str(data_dir), tmp_path, longer)[1] == []
+
+    # The pre-trained file's bytes, under the same path.
+    (tmp_path / "stand_in.keras").write_bytes(b"another pre-trained model")
+    runner, trained = run_stand_in(str(data_dir), tmp_path, longer)
+    assert trained == ["swr", "finetune_classifier"]
+    assert "computed with other inputs.pretrained" in capsys.readouterr().out
+    # The report takes exactly the records the run left, none stale.
+    cells = tables.read_fresh_cells(
+        str(tmp_path / "results"), runner.identity, runner.corpus_digests
+    )
+    assert cells.stale == [] and len(cells.records) == 2
+
+    # Code that changes what a cell measures (CELL_VERSION): retrained, from new checkpoints.
+    monkeypatch.setattr(reproduce, "CELL_VERSION", reproduce.CELL_VERSION + 1)
+    FakeJob.identities = []
+    assert run_stand_in(str(data_dir), tmp_path, longer)[1] == ["swr", "finetune_classifier"]
+    assert "computed by cell version" in capsys.readouterr().out
+    assert all(f"cell_version={reproduce.CELL_VERSION}" in i for i in FakeJob.identities)
+
+
+def test_a_stale_record_is_replaced_only_by_a_complete_one(kws_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(job_lib, "Job", FakeJob)
+    runner, _ = run_stand_in(kws_data_dir, tmp_path)
+    path = os.path.join(runner.cells_dir, "bc_resnet1-gsc2-swr-c030-s0.json")
+    with open(path) as file:
+        before = file.read()
+
+    def killed(self, variant):
+        raise Killed()
+
+    monkeypatch.setattr(FakeJob, "train_variant", killed)
+    with pytest.raises(Killed):  # retraining under another setting, killed mid-cell
+        run_stand_in(kws_data_dir, tmp_path, dataclasses.replace(SETTINGS, reparam_epochs=2))
+    with open(path) as file:
+        assert file.read() == before  # the old record, whole; still stale for that command
+
+
+def test_a_record_without_a_valid_hash_is_never_reported(tmp_path, capsys):
+    write_records(tmp_path, {0: 0.80, 1: 0.86})
+    # Seed 2 as the harness wrote records before they carried an identity hash.
+    cell = reproduce.Cell(BACKBONE, "gsc2", "swr", 0.1, 2)
+    raw = {"cell": dataclasses.asdict(cell), "result": {"test_accuracy": 0.5}, "seconds": 1.0}
+    raw |= {"shared_seconds": 0.0, "versions": {}, "command": "old"}
+    reproduce.write_cell(str(tmp_path / "cells" / cell.file_name()), raw)
+    # Seed 1 on MC-KWS: its material edited after the hash was taken.
+    edited = tmp_path / "cells" / "bc_resnet1-mc_kws-swr-c010-s1.json"
+    record = json.loads(edited.read_text())
+    record["identity"]["material"]["inputs"]["corpus"] = "another corpus"
+    edited.write_text(json.dumps(record))
+    tables.write_all(str(tmp_path), BACKBONE, ("1",), (), (0, 1, 2), (0.1,), "cmd", list_stale=True)
+    out = capsys.readouterr().out
+    assert "== report: 2 stale cell records ignored" in out
+    assert f"stale cell {cell.file_name()}: no identity hash" in out
+    assert "stale cell bc_resnet1-mc_kws-swr-c010-s1.json: its identity hash does not match" in out
+    text = (tmp_path / "table1_bc_resnet1.md").read_text()
+    body = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines()}
+    gsc2 = 100 * np.array([0.80, 0.86])  # not seed 2's 50 %
+    half = stats.t.ppf(0.975, df=1) * np.std(gsc2, ddof=1) / np.sqrt(2)
+    assert body["SWR, c=0.1"][2:4] == [f"{gsc2.mean():.1f} ({half:.1f}; n=2)", "72.0 (n=1)"]
+    assert "Stale cell records ignored: 2 of `cells/`" in text
+    assert "Cells computed by: `old`" not in text
+
+
+def test_the_report_expects_the_commands_settings_and_one_input_per_task(tmp_path):
+    identity = reproduce.CellIdentity(SETTINGS, {}, "bc_resnet", TINY_TAU, {}, "sha")
+    records = {}
+    for seed, corpus, finished in ((0, "old", "2026-01-01"), (0, "new", "2026-02-01")):
+        for row, cost in (("swr", 0.3), ("finetune_classifier", None)):
+            cell = reproduce.Cell(BACKBONE, "gsc2", row, cost, seed)
+            material = identity.material(cell, corpus)
+            name = f"{corpus}-{cell.file_name()}"
+            records[name] = {"cell": dataclasses.asdict(cell), "finished": finished}
+            records[name]["identity"] = {
+                "hash": reproduce.identity_hash(material),
+                "material": material,
+            }
+    fresh, stale, notes = reproduce.fresh_records(records, identity)
+    # Two corpus listings for one task and seed: the newest record's is reported, said once.
+    assert sorted(fresh) == [
+        "new-bc_resnet1-gsc2-finetune_classifier-s0.json",
+        "new-bc_resnet1-gsc2-swr-c030-s0.json",
+    ]
+    assert [name for name, _ in stale] == [
+        "old-bc_resnet1-gsc2-finetune_classifier-s0.json",
+        "old-bc_resnet1-gsc2-swr-c030-s0.json",
+    ]
+    assert all(why == 'computed with other inputs.corpus "old" -> "new"' for _, why in stale)
+    assert notes == [
+        "bc_resnet1 gsc2 seed 0: the cell records were computed on 2 different inputs (corpus "
+        "new, pre-trained sha; corpus old, pre-trained sha); reported: those of the newest "
+        "record (corpus new, pre-trained sha)."
+    ]
+    # A command with another setting or another pre-trained file reports none of them.
+    for other in (
+        reproduce.CellIdentity(
+            dataclasses.replace(SETTINGS, learning_rate=1e-2), {}, "bc_resnet", TINY_TAU, {}, "sha"
+        ),
+        reproduce.CellIdentity(SETTINGS, {}, "bc_resnet", TINY_TAU, {}, "another sha"),
+    ):
+        fresh, stale, _ = reproduce.fresh_records(records, other)
+        assert fresh == {} and len(stale) == 4
+    # A listing the caller made wins over the records' own, whatever their age.
+    fresh, _, notes = reproduce.fresh_records(records, identity, {("gsc2", 0): "old"})
+    assert {name.split("-")[0] for name in fresh} == {"old"} and notes == []
+
+
+class StageCountingJob(job_lib.Job):
+    """The real job, its training replaced by a log of the checkpoint each stage would use."""
+
+    used = []
+
+    def train_shared(self):
+        for stage in self.method.shared_stages(self.settings, self.options):
+            StageCountingJob.used.append((stage.name, self._directory(stage.name)))
+
+    def train_variant(self, variant=None):
+        for stage in self.method.variant_stages(self.settings, self.options, variant):
+            StageCountingJob.used.append((stage.name, self._directory(stage.name)))
+        return {"test_accuracy": 0.5, "param_ratio_two_tasks": 1.1, "mult_ratio": 1.0}, None
+
+
+def test_no_stage_is_trained_twice_across_the_rows(
+    kws_data_dir, tiny_pretrained, tmp_path, monkeypatch
+):
+    # Each stage trains once per checkpoint directory: a second job that asks for the
+    # same directory loads the finished stage (the slow test above shows the loading).
+    monkeypatch.setattr(job_lib, "Job", StageCountingJob)
+    StageCountingJob.used = []
+    names = ["swr", "supernet_weight", "equal_rl"]
+    cells = reproduce.grid(
+        BACKBONE, tables=("2",), rows=names, tasks=("gsc2",), seeds=(0,), costs=(0.3,)
+    )
+    make_runner(kws_data_dir, tiny_pretrained, tmp_path).run(cells)
+    used = StageCountingJob.used
+    directories = {name: {d for n, d in used if n == name} for name, _ in used}
+    # The super-net: SWR's serves + super-net weight (a stage 2 change) and equal r_l (a
+    # policy change). The policy: SWR's serves + super-net weight; equal r_l has its own.
+    assert [n for n, _ in used].count("stage1a_supernet") == 3
+    assert len(directories["stage1a_supernet"]) == 1
+    assert [n for n, _ in used].count("stage1b_policy") == 3
+    assert len(directories["stage1b_policy"]) == 2
+    # Stage 2: one per row, none shared.
+    second = [d for n, d in used if n.startswith("stage2")]
+    assert len(second) == len(set(second)) == 3
+
+
+def test_jobs_are_identified_by_contents_not_paths(kws_data_dir, tiny_pretrained, tmp_path):
+    source = tasks.resolve_data_dir(kws_data_dir)
+    identity = job_lib.job_identity("gsc2", "bc_resnet", TINY_TAU, tiny_pretrained, source)
+    with open(tiny_pretrained, "rb") as file:
+        digest = hashlib.sha256(file.read()).hexdigest()
+    assert f"pretrained_sha256={digest}" in identity
+    copy = tmp_path / "elsewhere.keras"
+    shutil.copy(tiny_pretrained, copy)
+    assert job_lib.job_identity("gsc2", "bc_resnet", TINY_TAU, str(copy), source) == identity
+    copy.write_bytes(copy.read_bytes() + b"\0")  # the same path, other bytes
+    assert job_lib.job_identity("gsc2", "bc_resnet", TINY_TAU, str(copy), source) != identity
+
+    # The corpus listing: a moved copy keeps its digest, a clip of another size does not.
+    moved = tmp_path / "moved"
+    shutil.copytree(kws_data_dir, moved)
+    corpus = tasks.list_task("gsc2", source, seed=0)
+    moved_corpus = tasks.list_task("gsc2", tasks.resolve_data_dir(str(moved)), seed=0)
+    assert job_lib.corpus_digest(moved_corpus) == job_lib.corpus_digest(corpus)
+    clip = moved_corpus.splits["train"][0].paths[0]
+    with open(clip, "ab") as file:
+        file.write(bytes(2))
+    changed = tasks.list_task("gsc2", tasks.resolve_data_dir(str(moved)), seed=0)
+    assert job_lib.corpus_digest(changed) != job_lib.corpus_digest(corpus)
+    # A job's checkpoints carry it: a changed corpus never resumes another's.
+    pretrained = backbones.load_pretrained(tiny_pretrained, "bc_resnet", 22, tau=TINY_TAU)
+    keys = [
+        job_lib.Job(c, pretrained, SETTINGS, str(tmp_path / "work"), identity, verbose=0).key
+        for c in (corpus, changed)
+    ]
+    assert keys[0] != keys[1]
+
+
+def test_each_table_names_the_commits_that_computed_its_cells(tmp_path):
+    for row, cost, commit in (
+        ("swr", 0.1, "aaaaaaa"),  # a row of both tables
+        ("finetune_all", None, "bbbbbbb-dirty"),  # Table 1 only
+        ("equal_rl", 0.1, "ccccccc"),  # Table 2 only
+    ):
+        cell = reproduce.Cell(BACKBONE, "gsc2", row, cost, 0)
+        result = {"test_accuracy": 0.9, "validation_accuracy": 0.9}
+        result |= {"param_ratio_two_tasks": 1.1, "mult_ratio": 1.0}
+        record = {"cell": dataclasses.asdict(cell), "result": result, "seconds": 1.0}
+        record |= {"shared_seconds": 0.0, "command": "run"}
+        record["versions"] = {"keras": "3", "swr_keras_commit": commit}
+        reproduce.write_cell(str(tmp_path / "cells" / cell.file_name()), identified(record))
+    tables.write_all(str(tmp_path), BACKBONE, ("1", "2"), (), (0,), (0.1,), "cmd")
+    one = (tmp_path / "table1_bc_resnet1.md").read_text().splitlines()
+    two = (tmp_path / "table2_bc_resnet1.md").read_text().splitlines()
+    assert "Commits that computed its cells: aaaaaaa, bbbbbbb-dirty" in one
+    assert "Commits that computed its cells: aaaaaaa, ccccccc" in two
+    assert "Versions: keras 3" in one and not any("swr_keras_commit" in line for line in one)
+
+
+def test_a_longer_policy_search_leaves_the_baselines_cells_alone():
+    """The policy search's settings identify the cells of the methods that
+    search a policy only: a baseline that never reads them is not retrained."""
+    longer = dataclasses.replace(SETTINGS, policy_epochs=SETTINGS.policy_epochs + 1)
+    before, after = (
+        reproduce.CellIdentity(s, {}, "bc_resnet", TINY_TAU, {}, "sha") for s in (SETTINGS, longer)
+    )
+    for row, cost, changes in (
+        ("finetune_all", None, False),
+        ("taps", None, False),
+        ("smallest_first", 0.3, False),
+        ("swr", 0.3, True),
+        ("not_staged", 0.3, True),
+    ):
+        cell = reproduce.Cell(BACKBONE, "gsc2", row, cost, 0)
+        hashes = [reproduce.identity_hash(i.material(cell, "corpus")) for i in (before, after)]
+        assert (hashes[0] != hashes[1]) == changes, row

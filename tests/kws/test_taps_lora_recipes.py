@@ -37,7 +37,7 @@ def test_kws_taps_run_prints_its_row(kws_data_dir, tiny_pretrained, tmp_path):
         tmp_path / "run",
         "--method=taps",
         "--reparam_epochs=2",
-        "--taps_warmup_epochs=1",
+        "--taps_warmup_fraction=0.5",
         "--taps_lambda=3",
     )
     assert "== taps_e2: 2 epochs" in stdout
