@@ -25,6 +25,7 @@ def _key_before_optimizer_settings(settings, **extra):
         "cost_weighting",
         "supernet",
         "supernet_weight",
+        "warm_start",
     ):
         fields.pop(name)
     fields.pop("reparam_epochs")
