@@ -1,14 +1,25 @@
-"""Atomic writes: `.npz` task files, and the text of results (JSON, Markdown, CSV).
+"""Atomic writes: `.npz` task files, and the text of results (JSON, Markdown, CSV);
+and `file_sha256`, the checksum that tells a written file from a damaged one.
 
 A killed process must never leave a half-written file where a complete one is
 expected: arrays go to a temporary file in the target's folder, which is then
 renamed over the target (atomic on one file system).
 """
 
+import hashlib
 import os
 import tempfile
 
 import numpy as np
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, hex; read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_npz_atomically(path, arrays):

@@ -31,6 +31,8 @@ import zipfile
 import keras
 import numpy as np
 
+from swr_keras import atomic_io
+
 STATE_FILE = "state.npz"
 PREVIOUS_FILE = "previous.npz"
 RECORD_FILE = "progress.json"
@@ -46,14 +48,6 @@ def _write_atomically(path, write):
     finally:
         if os.path.exists(temp):
             os.remove(temp)
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_record(directory):
@@ -72,7 +66,7 @@ def _read_record(directory):
 
 
 def _recorded(record, path):
-    return _sha256(path) in {entry.get("sha256") for entry in record}
+    return atomic_io.file_sha256(path) in {entry.get("sha256") for entry in record}
 
 
 def _embedded_progress(path):

@@ -30,6 +30,7 @@ import uuid
 import numpy as np
 
 from swr_keras import atomic_io
+from swr_keras.atomic_io import file_sha256
 
 BACKBONE_DIR = "backbone"
 BACKBONE_FILE = "model.keras"
@@ -43,15 +44,6 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 class BankError(ValueError):
     """A bank or an entry that cannot be used as asked; the message is one line."""
-
-
-def file_sha256(path):
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_sha256(model):

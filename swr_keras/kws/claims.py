@@ -185,12 +185,7 @@ def student_t_two_sided_p(t, degrees_of_freedom):
     Raises:
         ValueError: `degrees_of_freedom` is not a positive integer.
     """
-    if int(degrees_of_freedom) != degrees_of_freedom or degrees_of_freedom < 1:
-        raise ValueError(
-            "degrees_of_freedom must be a positive integer. "
-            f"Received: degrees_of_freedom={degrees_of_freedom}"
-        )
-    df = int(degrees_of_freedom)
+    df = report.check_degrees_of_freedom(degrees_of_freedom)
     theta = math.atan(abs(t) / math.sqrt(df))
     sine, cosine2 = math.sin(theta), math.cos(theta) ** 2
     if df % 2:  # odd: 2/pi (theta + sin cos (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from swr_keras.atomic_io import file_sha256  # noqa: F401  the harness hashes its inputs with it
 from swr_keras.kws import tasks
 from swr_keras.transfer_job import (  # noqa: F401  re-exported for the KWS recipes and tests
     ABLATIONS,
@@ -113,15 +114,6 @@ def job_identity(task, backbone, tau, pretrained_path, source=None, task_options
     return identity + tuple(
         f"{name}={value}" for name, value in sorted((task_options or {}).items())
     )
-
-
-def file_sha256(path):
-    """The SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def corpus_digest(corpus):

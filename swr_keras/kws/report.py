@@ -324,6 +324,16 @@ def confidence_interval_95(values):
     return mean, student_t_975(count - 1) * spread / math.sqrt(count)
 
 
+def check_degrees_of_freedom(degrees_of_freedom):
+    """`degrees_of_freedom` as an int; a one-line ValueError unless a positive integer."""
+    if int(degrees_of_freedom) != degrees_of_freedom or degrees_of_freedom < 1:
+        raise ValueError(
+            "degrees_of_freedom must be a positive integer. "
+            f"Received: degrees_of_freedom={degrees_of_freedom}"
+        )
+    return int(degrees_of_freedom)
+
+
 def student_t_975(degrees_of_freedom):
     """The 0.975 quantile of Student's t, without scipy.
 
@@ -334,12 +344,7 @@ def student_t_975(degrees_of_freedom):
     Raises:
         ValueError: `degrees_of_freedom` is not a positive integer.
     """
-    if int(degrees_of_freedom) != degrees_of_freedom or degrees_of_freedom < 1:
-        raise ValueError(
-            "degrees_of_freedom must be a positive integer. "
-            f"Received: degrees_of_freedom={degrees_of_freedom}"
-        )
-    df = int(degrees_of_freedom)
+    df = check_degrees_of_freedom(degrees_of_freedom)
     if df <= len(_STUDENT_T_975):
         return _STUDENT_T_975[df - 1]
     z = _NORMAL_975

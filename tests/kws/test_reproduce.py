@@ -103,7 +103,7 @@ class FakeJob:
     log = []
     identities = []
 
-    def __init__(self, corpus, pretrained, settings, work_dir, identity, verbose):
+    def __init__(self, corpus, pretrained, settings, work_dir, identity, verbose, validation_curve):
         FakeJob.identities.append(tuple(identity))
         self.settings = settings
         self.method = methods.get(settings.method)
